@@ -1,0 +1,1 @@
+"""Compiler set-up and compiled artifacts of insitu's Solidity contracts."""
