@@ -166,9 +166,7 @@ class Daemon:
         tmp.replace(self.pid_path)
         return record
 
-    def wait_ready(
-        self, record: PidRecord, probe: Callable[[], bool], timeout: float
-    ) -> float:
+    def wait_ready(self, record: PidRecord, probe: Callable[[], bool], timeout: float) -> float:
         """Poll ``probe`` until it returns true; returns the seconds waited.
 
         Fails early if the daemon exits, and on timeout; both errors quote the end of the log.

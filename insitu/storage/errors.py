@@ -29,3 +29,7 @@ class KuboUnreachable(StorageError, StackError):
 
 class KuboApiError(StorageError):
     """The Kubo RPC API answered with an error the store does not map to a narrower class."""
+
+
+class UnsupportedImport(StorageError, ValueError):
+    """The requested CID version / leaf format combination is not one the store can reproduce."""
