@@ -24,6 +24,12 @@ from insitu.errors import StackError
 LOG_TAIL_LINES = 20
 _POLL_SECONDS = 0.05
 
+# Daemons started by this process, kept so that we (not Popen's finaliser, which warns and reaps
+# behind our back) collect their exit codes, and know when one has fully exited: the thread-group
+# leader of a multi-threaded daemon like anvil turns zombie before its other threads have closed
+# the listening socket, and only waiting on it proves the port is released.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class ProcessState(StrEnum):
     """What a pid file says about its daemon."""
@@ -46,11 +52,11 @@ class PidRecord:
     started_at: float
 
 
-def process_start_ticks(pid: int) -> int | None:
+def process_start_ticks(pid: int, *, zombies: bool = False) -> int | None:
     """Start time of ``pid`` in clock ticks since boot, or ``None`` if no live process has it.
 
-    Zombies count as gone: a daemon that died while its starter is still running stays a zombie
-    until reaped, and must not be reported as running.
+    Zombies count as gone unless ``zombies``: a daemon that died while its starter is still
+    running stays a zombie until reaped, and must not be reported as running.
     """
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -59,7 +65,7 @@ def process_start_ticks(pid: int) -> int | None:
     # The command name (field 2) is in parentheses and may itself contain spaces or ')'.
     fields = raw[raw.rindex(")") + 2 :].split()
     state, start_ticks = fields[0], fields[19]
-    if state in ("Z", "X"):
+    if state in ("Z", "X") and not zombies:
         return None
     return int(start_ticks)
 
@@ -110,7 +116,9 @@ class Daemon:
         state, record = self.state()
         if state is ProcessState.STALE:
             self.pid_path.unlink(missing_ok=True)
-            self._reap(record)
+            if record is not None:
+                # A crashed child of ours may still be closing its sockets: let it finish.
+                self._wait_gone(record, 2.0)
             return record
         return None
 
@@ -148,11 +156,8 @@ class Daemon:
             )
         start_ticks = process_start_ticks(proc.pid)
         if start_ticks is None:
-            proc.wait()
-            raise StackError(
-                f"{self.name} exited at once (code {proc.returncode}): {' '.join(command)}\n"
-                f"last lines of {self.log_path}:\n{tail(self.log_path)}"
-            )
+            raise self._exited(list(command), proc.wait())
+        _CHILDREN[proc.pid] = proc
         record = PidRecord(
             name=self.name,
             pid=proc.pid,
@@ -176,15 +181,10 @@ class Daemon:
         while True:
             if probe():
                 return time.monotonic() - started
-            if process_start_ticks(record.pid) != record.start_ticks:
-                code = self._reap(record)
+            finished, code = self._finished(record)
+            if finished:
                 self.pid_path.unlink(missing_ok=True)
-                status = f" (exit code {code})" if code is not None else ""
-                raise StackError(
-                    f"{self.name} exited before it was ready{status}.\n"
-                    f"command: {' '.join(record.command)}\n"
-                    f"last lines of {self.log_path}:\n{tail(self.log_path)}"
-                )
+                raise self._exited(record.command, code)
             if time.monotonic() >= deadline:
                 raise StackError(
                     f"{self.name} (pid {record.pid}) did not answer at {record.endpoint} within "
@@ -201,7 +201,8 @@ class Daemon:
         state, record = self.state()
         if state is not ProcessState.RUNNING or record is None:
             self.pid_path.unlink(missing_ok=True)
-            self._reap(record)
+            if record is not None:
+                self._finished(record)
             return False
         self._signal(record, signal.SIGTERM)
         if not self._wait_gone(record, timeout):
@@ -213,10 +214,19 @@ class Daemon:
         self.pid_path.unlink(missing_ok=True)
         return True
 
+    def _exited(self, command: list[str], code: int | None) -> StackError:
+        status = f" (exit code {code})" if code is not None else ""
+        return StackError(
+            f"{self.name} exited before it was ready{status}.\n"
+            f"command: {' '.join(command)}\n"
+            f"last lines of {self.log_path}:\n{tail(self.log_path)}"
+        )
+
     def _signal(self, record: PidRecord, sig: signal.Signals) -> None:
-        # Re-check identity right before signalling to narrow the pid-reuse window to nothing
-        # useful; the process group is ours (own session), so children of the daemon go too.
-        if process_start_ticks(record.pid) != record.start_ticks:
+        # Re-check identity right before signalling so a recycled pid is never hit; zombies
+        # count, as their other threads may still run. The process group is the daemon's own
+        # (own session), so anything it spawned gets the signal too.
+        if process_start_ticks(record.pid, zombies=True) != record.start_ticks:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(record.pid, sig)
@@ -224,21 +234,20 @@ class Daemon:
     def _wait_gone(self, record: PidRecord, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._reap(record)
-            if process_start_ticks(record.pid) != record.start_ticks:
+            if self._finished(record)[0]:
                 return True
             time.sleep(_POLL_SECONDS)
         return False
 
     @staticmethod
-    def _reap(record: PidRecord | None) -> int | None:
-        """Collect the exit status if the daemon is our own child (started in this process)."""
-        if record is None:
-            return None
-        try:
-            pid, status = os.waitpid(record.pid, os.WNOHANG)
-        except ChildProcessError:
-            return None
-        if pid == 0:
-            return None
-        return os.waitstatus_to_exitcode(status)
+    def _finished(record: PidRecord) -> tuple[bool, int | None]:
+        """Whether the daemon has exited, and its exit code if it was our child."""
+        child = _CHILDREN.get(record.pid)
+        if child is not None:
+            code = child.poll()
+            if code is None:
+                return False, None
+            del _CHILDREN[record.pid]
+            return True, code
+        # Not ours: its parent (init, or whoever started it) reaps it; a zombie counts as gone.
+        return process_start_ticks(record.pid) != record.start_ticks, None

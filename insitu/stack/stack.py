@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from insitu.stack.redis import RedisService
 from insitu.stack.service import LocalService
 
 IPFS = "ipfs"
+# How long a port may stay busy after our own daemon on it exited (a crashed node that was not
+# our child, e.g. one started by another shell, is reaped by its parent in its own time).
+_PORT_GRACE = 2.0
 
 
 class ServiceState(StrEnum):
@@ -131,8 +135,10 @@ class LocalStack:
                         urls[name] = self._reuse(svc, daemon, record)
                         reused.append(name)
                     else:
-                        daemon.clean_stale()
-                        urls[name] = self._start(svc, daemon, svc.command(), svc.url).endpoint
+                        stale = daemon.clean_stale()
+                        grace = _PORT_GRACE if stale is not None else 0.0
+                        record = self._start(svc, daemon, svc.command(), svc.url, grace)
+                        urls[name] = record.endpoint
                         started.append(name)
             except BaseException:
                 for name in reversed(started):
@@ -198,7 +204,7 @@ class LocalStack:
             command = record.command if record else svc.command()
             endpoint = record.endpoint if record else svc.url
             daemon.stop(self.stop_timeout)
-            new = self._start(svc, daemon, command, endpoint)
+            new = self._start(svc, daemon, command, endpoint, _PORT_GRACE)
         return ServiceStatus(name, ServiceState.RUNNING, new.endpoint, new.pid, False)
 
     def stop_service(self, name: str) -> bool:
@@ -253,10 +259,15 @@ class LocalStack:
         return record.endpoint
 
     def _start(
-        self, svc: LocalService, daemon: Daemon, command: list[str], endpoint: str
+        self,
+        svc: LocalService,
+        daemon: Daemon,
+        command: list[str],
+        endpoint: str,
+        port_grace: float = 0.0,
     ) -> PidRecord:
         host, port = _host_port(endpoint)
-        if not port_is_free(host, port):
+        if not _wait_port_free(host, port, port_grace):
             raise self._port_taken(svc, host, port)
         record = daemon.start(command, endpoint)
         try:
@@ -274,8 +285,8 @@ class LocalStack:
         return StackError(
             f"cannot start {svc.name}: port {port} on {host} is already in use by a process "
             f"insitu did not start. Stop that process, or choose another port with\n"
-            f"  [local]\n  {svc.port_setting} = <free port>\nin {config}; or, if it is a "
-            f"{svc.name} you want to use, set {svc.url_setting} to its URL."
+            f"  [local]\n  {svc.port_setting} = <free port>\nin {config}; or, if that is a "
+            f"{svc.name} you want insitu to use, set {svc.url_setting} to its URL."
         )
 
     @contextmanager
@@ -303,6 +314,15 @@ class LocalStack:
         else:
             state = ServiceState(proc_state.value)
         return ServiceStatus(svc.name, state, endpoint, pid, False)
+
+
+def _wait_port_free(host: str, port: int, grace: float) -> bool:
+    deadline = time.monotonic() + grace
+    while not port_is_free(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _host_port(endpoint: str) -> tuple[str, int]:

@@ -22,10 +22,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from multiformats import CID
-
 import insitu
 from insitu.storage.base import DEFAULT_CID_VERSION
+from insitu.storage.cid import IDENTITY, RAW, Cid
 from insitu.storage.errors import NotFound
 from insitu.storage.unixfs import (
     ImportSettings,
@@ -54,19 +53,19 @@ class EmbeddedStore:
 
     # --- blocks ------------------------------------------------------------------------------
 
-    def block_path(self, cid: str | CID) -> Path:
+    def block_path(self, cid: str | Cid) -> Path:
         """Where the block of ``cid`` lives (keyed by multihash, as CIDv0/v1 share blocks)."""
-        digest = parse_cid(cid).digest
-        key = base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+        multihash = parse_cid(cid).multihash
+        key = base64.b32encode(multihash).decode("ascii").rstrip("=").lower()
         return self._blocks_dir / key[-3:-1] / key
 
-    def put_block(self, cid: str | CID, block: bytes) -> None:
+    def put_block(self, cid: str | Cid, block: bytes) -> None:
         """Store one block after checking it hashes to ``cid`` (atomic, idempotent)."""
         parsed = parse_cid(cid)
         verify_block(parsed, block)
         self._write_atomically(self.block_path(parsed), block)
 
-    def get_block(self, cid: str | CID) -> bytes:
+    def get_block(self, cid: str | Cid) -> bytes:
         """The raw bytes of one block, unchecked; :func:`read_file` does the checking."""
         path = self.block_path(cid)
         try:
@@ -103,7 +102,7 @@ class EmbeddedStore:
             self._pin_marker(root)
         return str(root)
 
-    def _write_block(self, cid: CID, block: bytes) -> None:
+    def _write_block(self, cid: Cid, block: bytes) -> None:
         self._write_atomically(self.block_path(cid), block)
 
     def cat(self, cid: str) -> bytes:
@@ -115,10 +114,10 @@ class EmbeddedStore:
         pending = [parse_cid(cid)]
         while pending:
             current = pending.pop()
-            if current.hashfun.name == "identity":
+            if current.hash_code == IDENTITY:
                 continue
             path = self.block_path(current)
-            if current.codec.name == "raw":
+            if current.codec == RAW:
                 if not path.is_file():
                     return False
                 continue
@@ -140,11 +139,11 @@ class EmbeddedStore:
         """Whether ``cid`` (in either CID version) was pinned."""
         return self._pin_path(parse_cid(cid)).exists()
 
-    def _pin_path(self, cid: CID) -> Path:
+    def _pin_path(self, cid: Cid) -> Path:
         # One marker per content root whichever CID version named it.
-        return self._pins_dir / str(cid.set(version=1, base="base32"))
+        return self._pins_dir / str(cid.to_v1())
 
-    def _pin_marker(self, cid: CID) -> None:
+    def _pin_marker(self, cid: Cid) -> None:
         self._pin_path(cid).touch(exist_ok=True)
 
     def version(self) -> str:

@@ -24,9 +24,9 @@ import re
 from typing import Any
 
 import requests
-from multiformats import CID
 
 from insitu.storage.base import DEFAULT_CID_VERSION
+from insitu.storage.cid import DAG_PB, RAW, Cid
 from insitu.storage.errors import (
     ContentMismatch,
     KuboApiError,
@@ -36,8 +36,6 @@ from insitu.storage.errors import (
 )
 from insitu.storage.unixfs import (
     CHUNK_SIZE,
-    DAG_PB,
-    RAW,
     ImportSettings,
     build_dag,
     canonical_cid,
@@ -46,6 +44,7 @@ from insitu.storage.unixfs import (
 )
 
 _MULTIADDR = re.compile(r"^/(?:ip4|ip6|dns4|dns6|dns)/([^/]+)/tcp/(\d+)(?:/(https?))?/?$")
+_HAS_TIMEOUT = 1.0
 _NOT_FOUND = re.compile(r"not found|could not find|no such|deadline exceeded|timed? ?out", re.I)
 
 
@@ -70,12 +69,18 @@ class KuboStore:
         self,
         api_url: str,
         *,
-        timeout: float = 60.0,
+        timeout: float = 120.0,
+        fetch_timeout: float = 60.0,
         session: requests.Session | None = None,
     ) -> None:
-        """``api_url`` is the RPC address (port 5001 by default), not the gateway (8080)."""
+        """Client of the RPC API at ``api_url`` (port 5001 by default, not the 8080 gateway).
+
+        ``timeout`` bounds each HTTP request; ``fetch_timeout`` bounds how long the node searches
+        the network for content it does not hold before ``cat``/``pin`` raise NotFound.
+        """
         self.api_url = normalize_api_url(api_url)
         self.timeout = timeout
+        self.fetch_timeout = min(fetch_timeout, timeout)
         self._session = session or requests.Session()
 
     def __repr__(self) -> str:
@@ -133,8 +138,8 @@ class KuboStore:
         )
 
     def _node_timeout(self) -> str:
-        # Bounds the node's own network search, so a missing CID fails before our read timeout.
-        return f"{max(1, int(self.timeout * 0.8))}s"
+        # The node's own deadline, so a missing CID ends as an answer rather than a hung socket.
+        return f"{max(self.fetch_timeout, 0.001):g}s"
 
     # --- ContentStore ------------------------------------------------------------------------
 
@@ -182,20 +187,20 @@ class KuboStore:
         return read_file(parsed, self._get_block)
 
     @staticmethod
-    def _matches(cid: CID, data: bytes) -> bool:
+    def _matches(cid: Cid, data: bytes) -> bool:
         candidates: list[ImportSettings] = []
         if cid.version == 0:
             candidates.append(ImportSettings.for_version(0))
-        elif cid.codec.name == RAW:
+        elif cid.codec == RAW:
             candidates.append(ImportSettings.for_version(1, raw_leaves=True))
-        elif cid.codec.name == DAG_PB:
+        elif cid.codec == DAG_PB:
             candidates += [
                 ImportSettings.for_version(1, raw_leaves=True),
                 ImportSettings.for_version(1, raw_leaves=False),
             ]
         return any(build_dag(data, settings, None) == cid for settings in candidates)
 
-    def _get_block(self, cid: CID) -> bytes:
+    def _get_block(self, cid: Cid) -> bytes:
         return self._call("block/get", {"arg": str(cid), "timeout": self._node_timeout()}).content
 
     def pin(self, cid: str) -> None:
@@ -206,8 +211,11 @@ class KuboStore:
     def has(self, cid: str) -> bool:
         """Whether the node holds the root block of ``cid`` locally (no network search)."""
         parsed = parse_cid(cid)
+        # Kubo answers at once with offline=true; js-ipfs ignores it and waits for the block, so
+        # the short deadline is what ends a miss there. A local block is read in milliseconds.
+        params = {"arg": str(parsed), "offline": "true", "timeout": f"{_HAS_TIMEOUT:g}s"}
         try:
-            self._call("block/stat", {"arg": str(parsed), "offline": "true", "timeout": "5s"})
+            self._call("block/stat", params)
         except NotFound:
             return False
         return True

@@ -26,8 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from multiformats import CID, multihash
-
+from insitu.storage.cid import DAG_PB, IDENTITY, RAW, Cid, encode_varint
 from insitu.storage.errors import (
     ContentMismatch,
     InvalidCid,
@@ -40,9 +39,6 @@ CHUNK_SIZE = 262_144
 
 MAX_LINKS = 174
 """Kubo's ``DefaultLinksPerBlock`` for the balanced layout."""
-
-DAG_PB = "dag-pb"
-RAW = "raw"
 
 _UNIXFS_RAW = 0
 _UNIXFS_DIRECTORY = 1
@@ -86,26 +82,17 @@ class ImportedFile:
 
 @dataclass(frozen=True)
 class _Built:
-    cid: CID
+    cid: Cid
     file_size: int
     # Cumulative serialized size of the block and all its descendants: a link's Tsize.
     tsize: int
 
 
-BlockSink = Callable[[CID, bytes], None]
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+BlockSink = Callable[[Cid, bytes], None]
 
 
 def _length_delimited(tag: int, payload: bytes | memoryview) -> bytes:
-    return bytes([tag]) + _varint(len(payload)) + bytes(payload)
+    return bytes([tag]) + encode_varint(len(payload)) + bytes(payload)
 
 
 def encode_unixfs_file(
@@ -115,35 +102,29 @@ def encode_unixfs_file(
     out = bytearray(b"\x08\x02")
     if data is not None and len(data) > 0:
         out += _length_delimited(0x12, data)
-    out += b"\x18" + _varint(filesize)
+    out += b"\x18" + encode_varint(filesize)
     for size in blocksizes:
-        out += b"\x20" + _varint(size)
+        out += b"\x20" + encode_varint(size)
     return bytes(out)
 
 
-def encode_pbnode(links: list[tuple[CID, int]], data: bytes) -> bytes:
+def encode_pbnode(links: list[tuple[Cid, int]], data: bytes) -> bytes:
     """A dag-pb node with ``(cid, tsize)`` links and empty link names, links first."""
     out = bytearray()
     for cid, tsize in links:
-        link = _length_delimited(0x0A, bytes(cid)) + b"\x12\x00" + b"\x18" + _varint(tsize)
+        link = _length_delimited(0x0A, bytes(cid)) + b"\x12\x00" + b"\x18" + encode_varint(tsize)
         out += _length_delimited(0x12, link)
     out += _length_delimited(0x0A, data)
     return bytes(out)
 
 
-def _cid_of(block: bytes | memoryview, codec: str, version: int) -> CID:
-    digest = multihash.digest(block, "sha2-256")
-    base = "base58btc" if version == 0 else "base32"
-    return CID(base, version, codec, digest)
-
-
 def _leaf(chunk: memoryview, settings: ImportSettings, sink: BlockSink | None) -> _Built:
     if settings.raw_leaves:
         block = bytes(chunk)
-        cid = _cid_of(block, RAW, 1)
+        cid = Cid.of_block(block, RAW, 1)
     else:
         block = encode_pbnode([], encode_unixfs_file(chunk, len(chunk)))
-        cid = _cid_of(block, DAG_PB, settings.cid_version)
+        cid = Cid.of_block(block, DAG_PB, settings.cid_version)
     if sink is not None:
         sink(cid, block)
     return _Built(cid, len(chunk), len(block))
@@ -153,13 +134,13 @@ def _parent(children: list[_Built], settings: ImportSettings, sink: BlockSink | 
     file_size = sum(child.file_size for child in children)
     data = encode_unixfs_file(None, file_size, [child.file_size for child in children])
     block = encode_pbnode([(child.cid, child.tsize) for child in children], data)
-    cid = _cid_of(block, DAG_PB, settings.cid_version)
+    cid = Cid.of_block(block, DAG_PB, settings.cid_version)
     if sink is not None:
         sink(cid, block)
     return _Built(cid, file_size, len(block) + sum(child.tsize for child in children))
 
 
-def build_dag(data: bytes | memoryview, settings: ImportSettings, sink: BlockSink | None) -> CID:
+def build_dag(data: bytes | memoryview, settings: ImportSettings, sink: BlockSink | None) -> Cid:
     """Cut ``data`` into blocks, hand each to ``sink`` (children first) and return the root."""
     view = memoryview(data).cast("B")
     step = settings.chunk_size
@@ -180,7 +161,7 @@ def build_file(
     """Cut ``data`` into the blocks Kubo would store for it, children before parents."""
     blocks: dict[str, bytes] = {}
 
-    def keep(cid: CID, block: bytes) -> None:
+    def keep(cid: Cid, block: bytes) -> None:
         blocks[str(cid)] = block
 
     root = build_dag(data, settings, keep)
@@ -194,31 +175,19 @@ def compute_cid(
     return str(build_dag(data, ImportSettings.for_version(cid_version, raw_leaves), None))
 
 
-def parse_cid(text: str | CID) -> CID:
-    """Decode a CID string, raising :class:`InvalidCid` with the offending text."""
-    if isinstance(text, CID):
-        return text
-    try:
-        return CID.decode(text.strip())
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InvalidCid(
-            f"{text!r} is not a CID ({exc}); pass the string `ipfs add` printed"
-        ) from exc
+def parse_cid(text: str | Cid) -> Cid:
+    """Decode a CID string in any multibase, raising :class:`InvalidCid` if it is not one."""
+    return Cid.parse(text)
 
 
-def canonical_cid(cid: str | CID) -> str:
+def canonical_cid(cid: str | Cid) -> str:
     """The string form Kubo prints: base58btc for CIDv0, base32 for CIDv1."""
-    parsed = parse_cid(cid)
-    return str(parsed.set(base="base58btc" if parsed.version == 0 else "base32"))
+    return str(Cid.parse(cid))
 
 
-def verify_block(cid: CID, block: bytes) -> None:
+def verify_block(cid: Cid, block: bytes) -> None:
     """Raise :class:`ContentMismatch` unless ``block`` hashes to ``cid``'s multihash."""
-    try:
-        actual = cid.hashfun.digest(block)
-    except (KeyError, ValueError) as exc:
-        raise InvalidCid(f"{cid}: hash function {cid.hashfun.name} is not available") from exc
-    if actual != cid.digest:
+    if not cid.matches(block):
         raise ContentMismatch(
             f"block {cid} is corrupt: its bytes hash to something else. Delete the damaged copy "
             "and add the content again, or fetch it from another node."
@@ -242,20 +211,21 @@ def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    """Yield ``(field number, wire type, value)``; length-delimited values as memoryviews."""
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
+    """Yield ``(field number, wire type, varint value, bytes value)`` of a protobuf message."""
+    empty = memoryview(b"")
     pos = 0
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = _read_varint(buf, pos)
-            yield number, wire, value
+            yield number, wire, value, empty
         elif wire == 2:
             length, pos = _read_varint(buf, pos)
             if pos + length > len(buf):
                 raise MalformedDag("protobuf field runs past the end of the block")
-            yield number, wire, buf[pos : pos + length]
+            yield number, wire, 0, buf[pos : pos + length]
             pos += length
         elif wire in (1, 5):
             pos += 8 if wire == 1 else 4
@@ -267,7 +237,7 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
 class PBNode:
     """A decoded dag-pb node: its child CIDs and the UnixFS fields that matter for reading."""
 
-    links: list[CID]
+    links: list[Cid]
     unixfs_type: int | None
     data: bytes
     filesize: int | None
@@ -275,65 +245,63 @@ class PBNode:
 
 def decode_pbnode(block: bytes | memoryview) -> PBNode:
     """Decode a dag-pb block and the UnixFS message inside it."""
-    links: list[CID] = []
+    links: list[Cid] = []
     payload: memoryview | None = None
-    for number, wire, value in _fields(memoryview(block)):
+    for number, wire, _, value in _fields(memoryview(block)):
         if number == 2 and wire == 2:
-            assert isinstance(value, memoryview)
-            for sub, sub_wire, sub_value in _fields(value):
+            for sub, sub_wire, _, sub_value in _fields(value):
                 if sub == 1 and sub_wire == 2:
-                    assert isinstance(sub_value, memoryview)
                     try:
-                        links.append(CID.decode(bytes(sub_value)))
-                    except (KeyError, ValueError) as exc:
+                        links.append(Cid.from_bytes(bytes(sub_value)))
+                    except InvalidCid as exc:
                         raise MalformedDag(f"dag-pb link holds no valid CID: {exc}") from exc
         elif number == 1 and wire == 2:
-            assert isinstance(value, memoryview)
             payload = value
     unixfs_type: int | None = None
     data = b""
     filesize: int | None = None
     if payload is not None:
-        for number, wire, value in _fields(payload):
+        for number, wire, number_value, bytes_value in _fields(payload):
             if number == 1 and wire == 0:
-                assert isinstance(value, int)
-                unixfs_type = value
+                unixfs_type = number_value
             elif number == 2 and wire == 2:
-                data = bytes(value)  # type: ignore[arg-type]
+                data = bytes(bytes_value)
             elif number == 3 and wire == 0:
-                assert isinstance(value, int)
-                filesize = value
+                filesize = number_value
     return PBNode(links=links, unixfs_type=unixfs_type, data=data, filesize=filesize)
 
 
-def child_cids(cid: CID, block: bytes) -> list[CID]:
+def _require_file_codec(cid: Cid) -> None:
+    if cid.codec not in (RAW, DAG_PB):
+        raise InvalidCid(f"{cid}: codec {cid.codec_name} is not a UnixFS file (raw or dag-pb)")
+
+
+def child_cids(cid: Cid, block: bytes) -> list[Cid]:
     """The CIDs a block links to (none for a raw block)."""
-    if cid.codec.name == RAW:
+    _require_file_codec(cid)
+    if cid.codec == RAW:
         return []
-    if cid.codec.name != DAG_PB:
-        raise InvalidCid(f"{cid}: codec {cid.codec.name} is not a UnixFS file (raw or dag-pb)")
     return decode_pbnode(block).links
 
 
-BlockGetter = Callable[[CID], bytes]
+BlockGetter = Callable[[Cid], bytes]
 
 
-def _checked_block(cid: CID, get_block: BlockGetter) -> bytes:
-    if cid.hashfun.name == "identity":
+def _checked_block(cid: Cid, get_block: BlockGetter) -> bytes:
+    if cid.hash_code == IDENTITY:
         # Inlined CIDs carry their block in the digest; no store holds them separately.
-        return bytes(cid.raw_digest)
+        return cid.digest
     block = get_block(cid)
     verify_block(cid, block)
     return block
 
 
-def _collect(cid: CID, get_block: BlockGetter, parts: list[bytes]) -> int:
+def _collect(cid: Cid, get_block: BlockGetter, parts: list[bytes]) -> int:
+    _require_file_codec(cid)
     block = _checked_block(cid, get_block)
-    if cid.codec.name == RAW:
+    if cid.codec == RAW:
         parts.append(block)
         return len(block)
-    if cid.codec.name != DAG_PB:
-        raise InvalidCid(f"{cid}: codec {cid.codec.name} is not a UnixFS file (raw or dag-pb)")
     node = decode_pbnode(block)
     if node.unixfs_type not in (_UNIXFS_FILE, _UNIXFS_RAW):
         what = "a directory" if node.unixfs_type == _UNIXFS_DIRECTORY else "not a UnixFS file"
@@ -347,7 +315,7 @@ def _collect(cid: CID, get_block: BlockGetter, parts: list[bytes]) -> int:
     return total
 
 
-def read_file(root: str | CID, get_block: BlockGetter) -> bytes:
+def read_file(root: str | Cid, get_block: BlockGetter) -> bytes:
     """Reassemble a UnixFS file, checking every block against its CID on the way.
 
     ``get_block`` returns a block's bytes or raises (e.g. :class:`NotFound`).

@@ -71,8 +71,10 @@ def test_corrupt_pid_file_is_stale_and_cleaned(tmp_path: Path) -> None:
 
 def test_exit_before_ready_quotes_exit_code_and_log(tmp_path: Path) -> None:
     daemon = Daemon("crasher", tmp_path)
-    record = daemon.start(["sh", "-c", "echo 'fatal: bad config line 7' >&2; exit 3"], "x://")
+    command = ["sh", "-c", "echo 'fatal: bad config line 7' >&2; exit 3"]
+    # The shell may already be gone when start() looks; both paths must give the same error.
     with pytest.raises(StackError, match="exit code 3") as info:
+        record = daemon.start(command, "x://")
         daemon.wait_ready(record, lambda: False, 5)
     assert "fatal: bad config line 7" in str(info.value)
     assert not daemon.pid_path.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,12 @@ def rpc(url: str, method: str, *params: Any) -> Any:
 def send_one_eth(url: str) -> None:
     tx = {"from": SENDER, "to": RECIPIENT, "value": hex(ONE_ETH)}
     tx_hash = rpc(url, "eth_sendTransaction", tx)
-    assert rpc(url, "eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
+    # anvil answers with the hash before the automined block is sealed: poll for the receipt.
+    deadline = time.monotonic() + 5
+    while (receipt := rpc(url, "eth_getTransactionReceipt", tx_hash)) is None:
+        assert time.monotonic() < deadline, f"no receipt for {tx_hash}"
+        time.sleep(0.01)
+    assert receipt["status"] == "0x1"
 
 
 def chain_facts(url: str) -> tuple[int, int, int]:

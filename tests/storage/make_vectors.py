@@ -20,8 +20,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cid_vectors import MODES, VECTORS_PATH, make_content  # noqa: E402
-from jsipfs_node import running_node  # noqa: E402
+from cid_vectors import MODES, VECTORS_PATH, make_content
+from jsipfs_node import running_node
 
 CHUNK = 262_144
 
@@ -83,7 +83,7 @@ def record(api_url: str, source: str) -> dict[str, Any]:
     return {
         "source": f"{source}, RPC version {version.get('Version')}",
         "modes": {
-            mode: f"ipfs add --cid-version={f['cid_version']} --raw-leaves={str(f['raw_leaves']).lower()}"
+            mode: f"--cid-version={f['cid_version']} --raw-leaves={str(f['raw_leaves']).lower()}"
             for mode, f in MODES.items()
         },
         "vectors": vectors,
