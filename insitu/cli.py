@@ -49,8 +49,10 @@ def stack_up(
         endpoints = LocalStack(load_settings(), persist_state=persist).up()
     except InsituError as exc:
         _fail(exc)
-    console.print(f"started: {endpoints.started or '-'}  reused: {endpoints.reused or '-'}  "
-                  f"external: {endpoints.external or '-'}")
+    console.print(
+        f"started: {endpoints.started or '-'}  reused: {endpoints.reused or '-'}  "
+        f"external: {endpoints.external or '-'}"
+    )
     _print_status()
 
 

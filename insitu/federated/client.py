@@ -158,9 +158,7 @@ def local_update(
         )
     else:
         assert isinstance(est, MLPClassifier)
-        new_params = _mlp_update(
-            global_params, est, Xt, y_arr, classes, epochs, fedprox_mu, seed
-        )
+        new_params = _mlp_update(global_params, est, Xt, y_arr, classes, epochs, fedprox_mu, seed)
     after = _train_loss(estimator_template, new_params, classes, Xt, y_arr)
     return Update(
         params=new_params,

@@ -193,7 +193,7 @@ def _flip_labels(frame: pd.DataFrame, rate: float, rng: np.random.Generator) -> 
     frame = frame.copy()
     fraud_idx = np.flatnonzero(frame["Class"].to_numpy() == 1)
     legit_idx = np.flatnonzero(frame["Class"].to_numpy() == 0)
-    m = int(round(rate * len(fraud_idx)))
+    m = round(rate * len(fraud_idx))
     frame.loc[rng.choice(fraud_idx, m, replace=False), "Class"] = 0
     frame.loc[rng.choice(legit_idx, m, replace=False), "Class"] = 1
     return frame
@@ -231,8 +231,8 @@ def split_frame(
     held = np.zeros(len(frame), dtype=int)  # 0 train, 1 validation, 2 test
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
-        n_val = int(round(validation_fraction * len(idx)))
-        n_test = int(round(test_fraction * len(idx)))
+        n_val = round(validation_fraction * len(idx))
+        n_test = round(test_fraction * len(idx))
         held[idx[:n_val]] = 1
         held[idx[n_val : n_val + n_test]] = 2
     train_idx = np.flatnonzero(held == 0)
@@ -272,7 +272,9 @@ def load_csv_split(
     """Read a CSV (e.g. the public creditcard.csv) and split it across banks non-IID."""
     path = Path(path)
     if not path.is_file():
-        raise FederatedError(f"No CSV at {path}; pass the path of a table with a {target!r} column.")
+        raise FederatedError(
+            f"No CSV at {path}; pass the path of a table with a {target!r} column."
+        )
     frame = pd.read_csv(path)
     dataset = split_frame(frame, target, n_participants=n_banks, **options)  # type: ignore[arg-type]
     dataset.description = f"{path.name}: " + dataset.description

@@ -19,6 +19,7 @@ other transformer is shipped fitted by the data scientist (e.g. on its own valid
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,7 +92,7 @@ def init_params(
     rng = np.random.default_rng(seed)
     coefs: Params = []
     intercepts: Params = []
-    for fan_in, fan_out in zip(units[:-1], units[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(units):
         bound = np.sqrt(factor / (fan_in + fan_out))
         coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
         intercepts.append(rng.uniform(-bound, bound, fan_out))
@@ -149,7 +150,7 @@ def set_params(estimator: BaseEstimator, params: Params, classes: Sequence[int])
     units = [n_features, *hidden_list, k]
     _check_layout(
         params,
-        [(a, b) for a, b in zip(units[:-1], units[1:], strict=True)] + [(b,) for b in units[1:]],
+        [(a, b) for a, b in itertools.pairwise(units)] + [(b,) for b in units[1:]],
     )
     binarizer = LabelBinarizer().fit(classes_arr)
     est._label_binarizer = binarizer

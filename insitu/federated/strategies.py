@@ -133,7 +133,9 @@ class FedAdam(FedAvg):
             self._m = [np.zeros_like(d) for d in step]
             # Reddi et al. initialise v to tau² so the first step is bounded.
             self._v = [np.full_like(d, self.tau**2) for d in step]
-        self._m = [self.beta1 * m + (1 - self.beta1) * d for m, d in zip(self._m, step, strict=True)]
+        self._m = [
+            self.beta1 * m + (1 - self.beta1) * d for m, d in zip(self._m, step, strict=True)
+        ]
         self._v = [
             self.beta2 * v + (1 - self.beta2) * d * d for v, d in zip(self._v, step, strict=True)
         ]

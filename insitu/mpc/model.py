@@ -136,8 +136,7 @@ def compile_model(model: Any) -> SecretModel:
     elif isinstance(est, MLPClassifier | MLPRegressor):
         if est.activation not in ("relu", "identity"):
             raise UnsupportedModel(
-                f"MLP activation {est.activation!r} is not supported; train with "
-                "activation='relu'"
+                f"MLP activation {est.activation!r} is not supported; train with activation='relu'"
             )
         layers = [
             (np.asarray(w, np.float64), np.asarray(b, np.float64))

@@ -36,8 +36,10 @@ def sigmoid_pieces() -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[
     half = (edges[1] - edges[0]) / 2
     nodes = np.cos(np.pi * (np.arange(64) + 0.5) / 64) * half
     coefs = np.stack(
-        [np.polynomial.polynomial.polyfit(nodes, _sigmoid(c + nodes), SIGMOID_DEGREE)
-         for c in centres]
+        [
+            np.polynomial.polynomial.polyfit(nodes, _sigmoid(c + nodes), SIGMOID_DEGREE)
+            for c in centres
+        ]
     )
     return edges, centres, coefs
 

@@ -72,8 +72,11 @@ class Party:
             )
         out, offset = [], 0
         for (shape, dtype), size in zip(expect, sizes, strict=True):
-            out.append(np.frombuffer(received, dtype, size // np.dtype(dtype).itemsize, offset)
-                       .reshape(shape))
+            out.append(
+                np.frombuffer(received, dtype, size // np.dtype(dtype).itemsize, offset).reshape(
+                    shape
+                )
+            )
             offset += size
         return out
 
@@ -190,14 +193,14 @@ class Party:
         """
         r = self.material.take("bit", x.shape)
         t = self.material.take("mul", x.shape)
-        e, d, g = self.exchange(
-            [np.packbits((bit ^ r["rb"]).astype(np.uint8).ravel()), x - t["a"], r["ra"] - t["b"]],
-            [((-(-x.size // 8),), np.uint8), (x.shape, U64), (x.shape, U64)],
-        )
         mine_e = np.packbits((bit ^ r["rb"]).astype(np.uint8).ravel())
+        mine_d, mine_g = x - t["a"], r["ra"] - t["b"]
+        e, d, g = self.exchange(
+            [mine_e, mine_d, mine_g],
+            [(mine_e.shape, np.uint8), (x.shape, U64), (x.shape, U64)],
+        )
         e_bits = np.unpackbits(e ^ mine_e, count=x.size).reshape(x.shape).astype(U64)
-        d = d + (x - t["a"])
-        g = g + (r["ra"] - t["b"])
+        d, g = d + mine_d, g + mine_g
         xr = t["c"] + d * t["b"] + g * t["a"]
         if self.is_owner:
             xr = xr + d * g

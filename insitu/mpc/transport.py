@@ -56,8 +56,10 @@ def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes
 
 def ecdh_secret(private_key: bytes | coincurve.PrivateKey, peer_public_key: bytes) -> bytes:
     """ECDH on secp256k1: SHA-256 of the shared point (coincurve's convention)."""
-    key = private_key if isinstance(private_key, coincurve.PrivateKey) else (
-        coincurve.PrivateKey(private_key)
+    key = (
+        private_key
+        if isinstance(private_key, coincurve.PrivateKey)
+        else (coincurve.PrivateKey(private_key))
     )
     try:
         return key.ecdh(coincurve.PublicKey(peer_public_key).format())

@@ -63,9 +63,7 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
         )
     except solcx.exceptions.SolcError as exc:
         raise ToolchainError(f"Solidity compilation failed:\n{exc}") from exc
-    source_hash = hashlib.sha256(
-        json.dumps(sources, sort_keys=True).encode()
-    ).hexdigest()
+    source_hash = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()
     artifacts: dict[str, dict[str, Any]] = {}
     for source_key, contracts in output["contracts"].items():
         if source_key not in sources:
@@ -101,11 +99,15 @@ def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTI
         (directory / f"{name}.json").write_text(_render(artifact))
 
 
-def stale_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[str]:
+def stale_artifacts(
+    artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR
+) -> list[str]:
     """Names whose committed artifact differs from a fresh compile (or is missing/extra)."""
     committed = {p.stem: p.read_text() for p in directory.glob("*.json")}
     names = set(committed) | set(artifacts)
-    return sorted(n for n in names if committed.get(n) != (artifacts.get(n) and _render(artifacts[n])))
+    return sorted(
+        n for n in names if committed.get(n) != (artifacts.get(n) and _render(artifacts[n]))
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

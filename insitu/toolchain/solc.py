@@ -54,7 +54,9 @@ def _solcjs_version() -> str:
         )
     out = subprocess.run(
         [node, "-e", f"process.stdout.write(require({str(SOLCJS_MODULE)!r}).version())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 

@@ -54,9 +54,11 @@ def test_dropout_recovers_sum_of_survivors() -> None:
 def test_weighted_fedavg_through_secagg() -> None:
     cfg, parts, keys, _ = _round(3, 0)
     like = [np.zeros((1, 2)), np.zeros(1)]
-    models = {0: ([np.array([[1.0, 2.0]]), np.array([0.5])], 10),
-              1: ([np.array([[3.0, 0.0]]), np.array([-0.5])], 30),
-              2: ([np.array([[9.0, 9.0]]), np.array([9.0])], 50)}
+    models = {
+        0: ([np.array([[1.0, 2.0]]), np.array([0.5])], 10),
+        1: ([np.array([[3.0, 0.0]]), np.array([-0.5])], 30),
+        2: ([np.array([[9.0, 9.0]]), np.array([9.0])], 50),
+    }
     masked = {i: parts[i].mask(encode_weighted(*models[i]), keys) for i in (0, 1)}
     reveals = {i: parts[i].reveal({0, 1}) for i in (0, 1)}
     avg = decode_weighted(unmask_sum(masked, reveals, keys, cfg), like)
@@ -65,7 +67,7 @@ def test_weighted_fedavg_through_secagg() -> None:
 
 
 def test_participant_refuses_a_second_survivor_set() -> None:
-    cfg, parts, keys, xs = _round(3, 10)
+    _cfg, parts, keys, xs = _round(3, 10)
     parts[0].mask(xs[0], keys)
     parts[0].reveal({0, 1})  # reveals its seed with 2 as a dropped peer
     with pytest.raises(SecAggError, match="different survivor set"):
@@ -73,7 +75,7 @@ def test_participant_refuses_a_second_survivor_set() -> None:
 
 
 def test_single_masked_update_looks_uniform_and_uncorrelated() -> None:
-    cfg, parts, keys, _ = _round(3, 0)
+    _cfg, parts, keys, _ = _round(3, 0)
     dim = 40_000
     # A highly structured plaintext: constant ones.
     x = np.ones(dim)
@@ -88,12 +90,12 @@ def test_single_masked_update_looks_uniform_and_uncorrelated() -> None:
     # Uncorrelated with a varying plaintext.
     z = np.random.default_rng(0).normal(size=dim)
     masked = parts[1].mask(z, keys).astype(float)
-    r, p = stats.pearsonr(z, masked)
+    r, _p = stats.pearsonr(z, masked)
     assert abs(r) < 0.03
 
 
 def test_wrong_key_list_is_refused() -> None:
-    cfg, parts, keys, xs = _round(3, 5)
+    _cfg, parts, keys, xs = _round(3, 5)
     bad = dict(keys)
     bad[0] = parts[1].public_key
     with pytest.raises(SecAggError, match="another public key"):

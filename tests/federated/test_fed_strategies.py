@@ -74,13 +74,15 @@ def test_fedprox_pulls_toward_global(estimator) -> None:
     dist = []
     for mu in (0.0, 1.0, 10.0):
         u = local_update(g, estimator, X, y, [0, 1], epochs=3, fedprox_mu=mu, seed=1)
-        dist.append(np.linalg.norm(np.concatenate([(p - q).ravel() for p, q in zip(u.params, g, strict=True)])))
+        moved = [(p - q).ravel() for p, q in zip(u.params, g, strict=True)]
+        dist.append(np.linalg.norm(np.concatenate(moved)))
     assert dist[0] > dist[1] > dist[2] > 0
 
 
 def test_local_training_lowers_loss_and_reports_samples() -> None:
     X, y = _data()
-    u = local_update(init_params(LogisticRegression(), 4, [0, 1]), LogisticRegression(), X, y, [0, 1], epochs=2)
+    est = LogisticRegression()
+    u = local_update(init_params(est, 4, [0, 1]), est, X, y, [0, 1], epochs=2)
     assert u.n_samples == 400
     assert u.metrics["train_loss_after"] < u.metrics["train_loss_before"] - 0.1
 

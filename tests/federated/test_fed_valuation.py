@@ -90,8 +90,10 @@ def session_game() -> FederatedGame:
     g = init_params(est, d, [0, 1])
     rounds = []
     for r in range(4):
-        ups = {i: local_update(g, est, X, y, [0, 1], learning_rate=0.2, seed=r * n + i)
-               for i, (X, y) in enumerate(parts)}
+        ups = {
+            i: local_update(g, est, X, y, [0, 1], learning_rate=0.2, seed=r * n + i)
+            for i, (X, y) in enumerate(parts)
+        }
         if r == 2:
             del ups[1]  # participant 1 missed round 2
         rounds.append(RoundRecord(global_params=g, updates=ups))
@@ -125,8 +127,9 @@ def test_tmc_and_gtg_close_to_exact_for_six(session_game) -> None:
         exact_shapley(session_game.round_utility(t), n) for t in range(len(session_game.rounds))
     )
     utils = [session_game.round_utility(t) for t in range(len(session_game.rounds))]
-    gtg, valued = gtg_shapley(utils, n, permutations_per_round=600, round_tolerance=0.0,
-                              within_tolerance=0.0, seed=2)
+    gtg, valued = gtg_shapley(
+        utils, n, permutations_per_round=600, round_tolerance=0.0, within_tolerance=0.0, seed=2
+    )
     assert all(valued)
     assert np.linalg.norm(gtg - per_round) / np.linalg.norm(per_round) < 0.1
     assert gtg[1] != 0  # missed one round, still valued on the others
@@ -143,8 +146,16 @@ def test_fast_auc_matches_sklearn() -> None:
 
 
 def test_report_is_canonical_json_and_round_trips() -> None:
-    report = make_report("exact", [0.2, -0.05, 0.1], ["a", "b", "c"], 0.5, 0.75,
-                         {"7": 0.75, "0": 0.5}, evaluations=8, settings={"x": 1})
+    report = make_report(
+        "exact",
+        [0.2, -0.05, 0.1],
+        ["a", "b", "c"],
+        0.5,
+        0.75,
+        {"7": 0.75, "0": 0.5},
+        evaluations=8,
+        settings={"x": 1},
+    )
     text = report.to_json()
     assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     again = ValuationReport.from_json(text)

@@ -46,7 +46,7 @@ def fitted(name: str) -> tuple[Any, np.ndarray]:
         "svc_binary": lambda: (make_pipeline(StandardScaler(), LinearSVC()).fit(x, y), x),
         "mlp_binary": lambda: (
             make_pipeline(
-                StandardScaler(), MLPClassifier((16,), max_iter=300, random_state=0)
+                StandardScaler(), MLPClassifier((16,), max_iter=1000, random_state=0)
             ).fit(x, y),
             x,
         ),

@@ -40,8 +40,9 @@ class Proxy:
         self._rewrite = rewrite
         self._threads = [
             threading.Thread(target=self._owner_to_buyer, daemon=True),
-            threading.Thread(target=self._pipe, args=(self._to_buyer, self._from_owner),
-                             daemon=True),
+            threading.Thread(
+                target=self._pipe, args=(self._to_buyer, self._from_owner), daemon=True
+            ),
         ]
         for t in self._threads:
             t.start()
@@ -167,8 +168,9 @@ def test_large_simultaneous_exchange_does_not_deadlock() -> None:
     owner, buyer = channel_pair(timeout=20.0, tcp=True)
     a = np.random.default_rng(0).integers(0, 2**63, (100_000, 30), dtype=np.uint64)
     b = a[::-1].copy()
-    got_b, got_a = _in_threads(lambda: owner.exchange(a.tobytes()),
-                               lambda: buyer.exchange(b.tobytes()))
+    got_b, got_a = _in_threads(
+        lambda: owner.exchange(a.tobytes()), lambda: buyer.exchange(b.tobytes())
+    )
     assert got_b == b.tobytes() and got_a == a.tobytes()
     assert owner.traffic.bytes_sent == buyer.traffic.bytes_received > 24_000_000
     owner.close()
@@ -188,17 +190,31 @@ def test_ecdh_keys_authenticate_and_wrong_key_is_rejected() -> None:
                 return exc
 
         return _in_threads(
-            lambda: run(lambda: handshake(s0, OWNER, private_key=k_owner.secret,
-                                          peer_public_key=k_buyer.public_key.format(),
-                                          timeout=3)),
-            lambda: run(lambda: handshake(s1, BUYER, private_key=k_buyer.secret,
-                                          peer_public_key=buyer_view_of_owner, timeout=3)),
+            lambda: run(
+                lambda: handshake(
+                    s0,
+                    OWNER,
+                    private_key=k_owner.secret,
+                    peer_public_key=k_buyer.public_key.format(),
+                    timeout=3,
+                )
+            ),
+            lambda: run(
+                lambda: handshake(
+                    s1,
+                    BUYER,
+                    private_key=k_buyer.secret,
+                    peer_public_key=buyer_view_of_owner,
+                    timeout=3,
+                )
+            ),
         )
 
     good = session(k_owner.public_key.format())
-    assert all(isinstance(c, Channel) for c in good)
-    for c in good:
-        assert isinstance(c, Channel)
-        c.close()
+    owner, buyer = good
+    assert isinstance(owner, Channel) and isinstance(buyer, Channel)
+    assert _in_threads(lambda: owner.exchange(b"w"), lambda: buyer.exchange(b"r")) == (b"r", b"w")
+    owner.close()
+    buyer.close()
     bad = session(k_other.public_key.format())
     assert all(isinstance(c, ProtocolAbort) for c in bad)
