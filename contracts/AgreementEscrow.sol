@@ -75,6 +75,7 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
         bytes32 s;
     }
 
+    /// @notice EIP-712 type hash of `AgreementRequest`.
     bytes32 public constant AGREEMENT_REQUEST_TYPEHASH = keccak256(
         "AgreementRequest(address consumer,bytes32 assetId,bytes32 salt,bytes32 algorithmHash,"
         "bytes32 paramsHash,uint256 maxPrice,uint64 deadline,uint64 expiry,uint256 nonce)"
@@ -85,6 +86,7 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     uint256 public constant MAX_DURATION = 90 days;
     uint256 private constant BPS = 10_000;
 
+    /// @notice The registry whose assets are sold.
     AssetRegistry public immutable registry;
 
     /// @notice Receives the marketplace fee; packed with `feeBps` in one slot.
@@ -121,23 +123,39 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     /// @notice The marketplace fee changed.
     event FeeUpdated(uint16 feeBps);
     /// @notice The fee recipient changed.
-    event FeeRecipientUpdated(address feeRecipient);
+    event FeeRecipientUpdated(address indexed feeRecipient);
 
+    /// @notice The consumer already created an agreement with this salt.
     error AgreementExists(bytes32 agreementId);
+    /// @notice The agreement is unknown or already settled (nobody is paid twice).
     error AgreementNotLocked(bytes32 agreementId, Status status);
+    /// @notice The terms passed back differ from those committed at creation.
     error TermsMismatch(bytes32 agreementId);
+    /// @notice Only the provider named in the terms may fulfil or reject.
     error NotProvider(bytes32 agreementId, address caller);
+    /// @notice The deadline must be in the future and at most `latest` (now + MAX_DURATION).
     error InvalidDeadline(uint64 deadline, uint256 latest);
+    /// @notice The deadline passed: the agreement can only be refunded.
     error AgreementExpired(bytes32 agreementId, uint64 deadline);
+    /// @notice The deadline has not passed yet.
     error AgreementNotExpired(bytes32 agreementId, uint64 deadline);
+    /// @notice The asset's price is above the buyer's maximum.
     error PriceAboveMax(uint256 price, uint256 maxPrice);
+    /// @notice ETH sent differs from what the agreement needs (the price, or 0 for ERC-20).
     error WrongPayment(uint256 sent, uint256 expected);
+    /// @notice The signed request is past its expiry.
     error SignatureExpired(uint64 expiry);
+    /// @notice The signature is not the consumer's over this request, chain and contract.
     error InvalidSigner(address consumer);
+    /// @notice Signed requests pay in ERC-20 only (the relayer cannot send the consumer's ETH).
     error NativeTokenNotSupported();
+    /// @notice The account has no balance to withdraw in this token.
     error NothingToWithdraw(address account, address token);
+    /// @notice The fee is above the cap.
     error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
+    /// @notice An address argument must not be zero.
     error ZeroAddress();
+    /// @notice The receiver did not accept the ETH.
     error EthTransferFailed(address to);
 
     /// @param registry_ the AssetRegistry whose assets are sold
@@ -234,6 +252,9 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
                 permit.s
             ) {} catch {}
         }
+        // Pulling from `request.consumer` is authorised by the consumer's own EIP-712 signature,
+        // verified above over this exact asset, price bound and salt; the caller picks nothing.
+        // slither-disable-next-line arbitrary-send-erc20-permit
         IERC20(terms.token).safeTransferFrom(request.consumer, address(this), terms.amount);
     }
 
@@ -373,6 +394,7 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(AGREEMENT_REQUEST_TYPEHASH, request)));
         // ECDSA only: OZ 5.4's SignatureChecker (ERC-1271 wallets) needs the Cancun `mcopy`
         // opcode and the contracts target Paris.
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
         if (err != ECDSA.RecoverError.NoError || signer != request.consumer) {
             revert InvalidSigner(request.consumer);

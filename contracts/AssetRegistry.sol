@@ -76,13 +76,21 @@ contract AssetRegistry {
         bytes32 indexed assetId, address indexed previousOwner, address indexed newOwner
     );
 
+    /// @notice The owner already registered an asset with this salt.
     error AssetExists(bytes32 assetId);
+    /// @notice No asset has this id.
     error AssetNotFound(bytes32 assetId);
+    /// @notice Only the asset's owner may do this.
     error NotAssetOwner(bytes32 assetId, address caller);
+    /// @notice The caller was not proposed as the asset's next owner.
     error NotPendingOwner(bytes32 assetId, address caller);
+    /// @notice The asset is retired.
     error AssetIsRetired(bytes32 assetId);
+    /// @notice The algorithm is not on the compute-only asset's allowlist (deny by default).
     error AlgorithmNotAllowed(bytes32 assetId, bytes32 algorithmHash);
+    /// @notice An address argument must not be zero.
     error ZeroAddress();
+    /// @notice The metadata CID must not be empty.
     error EmptyMetadata();
 
     modifier onlyAssetOwner(bytes32 assetId) {
@@ -226,9 +234,7 @@ contract AssetRegistry {
     /// @notice Accept the ownership of an asset proposed to the caller.
     /// @param assetId the asset
     function acceptOwnership(bytes32 assetId) external {
-        if (_pendingOwner[assetId] != msg.sender || msg.sender == address(0)) {
-            revert NotPendingOwner(assetId, msg.sender);
-        }
+        if (_pendingOwner[assetId] != msg.sender) revert NotPendingOwner(assetId, msg.sender);
         address previous = _assets[assetId].owner;
         delete _pendingOwner[assetId];
         _assets[assetId].owner = msg.sender;

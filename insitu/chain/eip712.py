@@ -91,6 +91,7 @@ class PermitSignature:
     s: bytes
 
     def as_tuple(self) -> tuple[int, int, int, bytes, bytes]:
+        """The ABI tuple of the escrow's ``Permit`` struct."""
         return (self.value, self.deadline, self.v, self.r, self.s)
 
 

@@ -14,9 +14,7 @@ from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from insitu.errors import InsituError
-from insitu.toolchain.artifacts import load_artifact
-
-CONTRACTS = ("AssetRegistry", "AgreementEscrow", "PaymentToken")
+from insitu.toolchain.artifacts import ARTIFACTS_DIR, load_artifact
 
 #: What to do about each custom error; ``{name}`` fields are filled from the error's arguments.
 HINTS: dict[str, str] = {
@@ -93,7 +91,8 @@ def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
         function_signature_to_4byte_selector("Error(string)"): ("Error", ["string"], ["reason"]),
         function_signature_to_4byte_selector("Panic(uint256)"): ("Panic", ["uint256"], ["code"]),
     }
-    for contract in CONTRACTS:
+    # Every compiled insitu contract: an error may surface through another contract's call.
+    for contract in sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json")):
         for item in load_artifact(contract)["abi"]:
             if item["type"] != "error":
                 continue

@@ -201,9 +201,11 @@ class AgreementEscrow:
         return int(read(self.contract.functions.nonces(Web3.to_checksum_address(consumer))))
 
     def fee_bps(self) -> int:
+        """The marketplace fee (basis points) new agreements get."""
         return int(read(self.contract.functions.feeBps()))
 
     def fee_recipient(self) -> str:
+        """Who is credited the fee when an agreement is released."""
         return str(read(self.contract.functions.feeRecipient()))
 
     def agreement_id(self, consumer: str, salt: bytes) -> bytes:

@@ -34,6 +34,21 @@ class PaymentToken:
         call = self.contract.functions.transfer(Web3.to_checksum_address(to), amount)
         return transact(self.w3, sender, call, action="transfer")
 
+    def permit(
+        self, sender: LocalAccount, owner: str, spender: str, permit: PermitSignature
+    ) -> TxReceipt:
+        """Submit ``owner``'s signed permit (anyone may send it; ``sender`` pays the gas)."""
+        call = self.contract.functions.permit(
+            Web3.to_checksum_address(owner),
+            Web3.to_checksum_address(spender),
+            permit.value,
+            permit.deadline,
+            permit.v,
+            permit.r,
+            permit.s,
+        )
+        return transact(self.w3, sender, call, action="permit")
+
     def balance_of(self, account: str) -> int:
         """The token balance of ``account``."""
         return int(read(self.contract.functions.balanceOf(Web3.to_checksum_address(account))))

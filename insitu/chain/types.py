@@ -65,6 +65,7 @@ class Asset:
 
     @property
     def exists(self) -> bool:
+        """False for an id nobody registered (the registry returns an all-zero record)."""
         return self.owner != ZERO_ADDRESS
 
 

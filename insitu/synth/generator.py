@@ -80,6 +80,10 @@ class CopulaGenerator:
         out = pd.concat(frames, ignore_index=True)
         return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
 
+    def sample_class(self, k: int, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw ``n`` rows of the ``k``-th label category, in schema encoding."""
+        return self._sample_class(self.classes[k], n, rng)
+
     def _sample_class(self, model: ClassModel, n: int, rng: np.random.Generator) -> pd.DataFrame:
         features = self.schema.features
         chol = np.linalg.cholesky(model.correlation + 1e-9 * np.eye(len(features)))
@@ -167,8 +171,7 @@ def fit_copula(
     exact_hists = [_histograms(df[m], features, n_bins) for m in members]
     noisy = mechanism.release("marginals", np.concatenate(exact_hists), math.sqrt(d))
     marginals = [
-        _split_marginals(block, features, n_bins)
-        for block in np.split(noisy, len(members))
+        _split_marginals(block, features, n_bins) for block in np.split(noisy, len(members))
     ]
 
     clip = CLIP_FACTOR * math.sqrt(d) if mechanism.private else None
@@ -255,9 +258,7 @@ def _normal_scores(
     return scores
 
 
-def _correlation_from_sums(
-    upper: np.ndarray, d: int, noise_std: float, count: float
-) -> np.ndarray:
+def _correlation_from_sums(upper: np.ndarray, d: int, noise_std: float, count: float) -> np.ndarray:
     """A valid correlation matrix from (noisy) score cross-products; post-processing only."""
     if count < 2:
         return np.eye(d)
@@ -290,9 +291,7 @@ def _nearest_correlation(corr: np.ndarray) -> np.ndarray:
     return fixed
 
 
-def _numeric_inverse_cdf(
-    col: Column, n_bins: int, probs: np.ndarray, u: np.ndarray
-) -> np.ndarray:
+def _numeric_inverse_cdf(col: Column, n_bins: int, probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     cdf = np.concatenate([[0.0], np.cumsum(probs)])
     cdf[-1] = 1.0
     t = np.interp(u, cdf, _bin_edges(col, n_bins))

@@ -372,9 +372,7 @@ def _require_columns(present: Iterable[Any], expected: list[str], encoding: str)
         )
 
 
-def _map_codes(
-    values: pd.Series, codes: Mapping[Category, Category], column: str
-) -> pd.Series:
+def _map_codes(values: pd.Series, codes: Mapping[Category, Category], column: str) -> pd.Series:
     unknown = sorted({str(v) for v in values.unique() if v not in codes})
     if unknown:
         raise SchemaError(

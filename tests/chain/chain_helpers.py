@@ -5,17 +5,24 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3 import Web3
 
 from insitu.chain import (
     NATIVE_TOKEN,
     AccessMode,
+    AgreementEscrow,
     AssetKind,
+    AssetRegistry,
     ContractRevert,
     Creation,
+    Deployment,
+    PaymentToken,
     TxReceipt,
 )
 
@@ -26,6 +33,43 @@ OTHER_ALGO = keccak(b"algorithm: exfiltrate rows")
 PARAMS = keccak(b'{"C": 1.0}')
 RESULT = keccak(b"result bytes")
 _salts = itertools.count(1)
+FEE_BPS = 250
+MINTED = 10**24
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The deployed contracts and the cast of accounts every chain test uses."""
+
+    w3: Web3
+    deployment: Deployment
+    registry: AssetRegistry
+    escrow: AgreementEscrow
+    token: PaymentToken
+    deployer: LocalAccount  # marketplace owner and token minter
+    owner: LocalAccount  # asset owner (payee)
+    provider: LocalAccount  # fulfils agreements
+    consumer: LocalAccount
+    consumer2: LocalAccount
+    relayer: LocalAccount  # submits signed requests
+    stranger: LocalAccount
+    fee_recipient: LocalAccount
+
+    def now(self) -> int:
+        """The latest block's timestamp."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def travel(self, seconds: int) -> None:
+        """Move the chain's clock forward and mine a block."""
+        self.w3.provider.make_request("evm_increaseTime", [seconds])
+        self.w3.provider.make_request("evm_mine", [])
+
+    def snapshot(self) -> str:
+        return str(self.w3.provider.make_request("evm_snapshot", [])["result"])
+
+    def revert(self, snapshot_id: str) -> None:
+        reply = self.w3.provider.make_request("evm_revert", [snapshot_id])
+        assert reply.get("result") is True, reply
 
 
 def salt() -> bytes:
@@ -75,7 +119,7 @@ def register(
     algorithms: tuple[bytes, ...] = (ALGO,),
     owner: Any = None,
 ) -> bytes:
-    """Register an asset (ERC-20 priced unless ``token`` says otherwise) and allow ``algorithms``."""
+    """Register an asset (priced in the ERC-20 unless ``token`` is given); allow ``algorithms``."""
     owner = owner or chain.owner
     registration = chain.registry.register(
         owner,

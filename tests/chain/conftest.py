@@ -3,60 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from chain_helpers import FEE_BPS, MINTED, Chain
 
 from insitu.chain import (
     AgreementEscrow,
     AssetRegistry,
-    Deployment,
     PaymentToken,
     connect,
     deploy_all,
     dev_accounts,
 )
 from insitu.chain.devnode import ephemeral_anvil
-
-FEE_BPS = 250
-MINTED = 10**24
-
-
-@dataclass(frozen=True)
-class Chain:
-    """The deployed contracts and the cast of accounts every chain test uses."""
-
-    w3: Web3
-    deployment: Deployment
-    registry: AssetRegistry
-    escrow: AgreementEscrow
-    token: PaymentToken
-    deployer: LocalAccount  # marketplace owner and token minter
-    owner: LocalAccount  # asset owner (payee)
-    provider: LocalAccount  # fulfils agreements
-    consumer: LocalAccount
-    consumer2: LocalAccount
-    relayer: LocalAccount  # submits signed requests
-    stranger: LocalAccount
-    fee_recipient: LocalAccount
-
-    def now(self) -> int:
-        """The latest block's timestamp."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def travel(self, seconds: int) -> None:
-        """Move the chain's clock forward and mine a block."""
-        self.w3.provider.make_request("evm_increaseTime", [seconds])
-        self.w3.provider.make_request("evm_mine", [])
-
-    def snapshot(self) -> str:
-        return str(self.w3.provider.make_request("evm_snapshot", [])["result"])
-
-    def revert(self, snapshot_id: str) -> None:
-        reply = self.w3.provider.make_request("evm_revert", [snapshot_id])
-        assert reply.get("result") is True, reply
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chain_helpers import PRICE, buy, register
-from conftest import Chain
+from chain_helpers import PRICE, Chain, buy, register
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
@@ -32,9 +31,9 @@ from insitu.errors import ConfigError, InsituError
 def test_python_ids_equal_the_contracts(chain: Chain, salt: bytes) -> None:
     who = chain.consumer.address
     assert asset_id(who, salt) == chain.registry.contract.functions.assetIdOf(who, salt).call()
-    assert agreement_id(who, salt) == chain.escrow.contract.functions.agreementIdOf(
-        who, salt
-    ).call()
+    assert (
+        agreement_id(who, salt) == chain.escrow.contract.functions.agreementIdOf(who, salt).call()
+    )
     assert asset_id(who, salt) == agreement_id(who, salt)  # same scheme, different namespaces
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from chain_helpers import (
     ALGO,
     CID,
+    FEE_BPS,
     OTHER_ALGO,
     PARAMS,
     PRICE,
     RESULT,
+    Chain,
     buy,
     event_names,
     register,
@@ -17,19 +21,25 @@ from chain_helpers import (
     reverts,
     salt,
 )
-from conftest import FEE_BPS, Chain
 from eth_utils import keccak
 from web3.logs import DISCARD
 
-from insitu.chain import NATIVE_TOKEN, AccessMode, AgreementStatus, Terms, agreement_id
+from insitu.chain import (
+    NATIVE_TOKEN,
+    AccessMode,
+    AgreementStatus,
+    Creation,
+    Terms,
+    agreement_id,
+)
 from insitu.chain.ids import commitment, terms_hash
 
 FEE = PRICE * FEE_BPS // 10_000
 MAX_DURATION = 90 * 24 * 3600
 
 
-def _create(chain: Chain, asset: bytes, **overrides: object) -> object:
-    args: dict[str, object] = dict(
+def _create(chain: Chain, asset: bytes, **overrides: Any) -> Creation:
+    args: dict[str, Any] = dict(
         max_price=PRICE,
         deadline=chain.now() + 3600,
         algorithm_hash=ALGO,
@@ -37,7 +47,7 @@ def _create(chain: Chain, asset: bytes, **overrides: object) -> object:
         params_cid=CID,
     )
     args.update(overrides)
-    return chain.escrow.create(chain.consumer, asset, salt(), **args)  # type: ignore[arg-type]
+    return chain.escrow.create(chain.consumer, asset, salt(), **args)
 
 
 # ------------------------------------------------------------------ creation
@@ -78,12 +88,18 @@ def test_agreement_id_is_bound_to_consumer_and_salt(chain: Chain) -> None:
         chain.consumer, asset, s, max_price=PRICE, deadline=chain.now() + 60, algorithm_hash=ALGO
     )
     assert creation.agreement_id == agreement_id(chain.consumer.address, s)
-    assert creation.agreement_id == chain.escrow.contract.functions.agreementIdOf(
-        chain.consumer.address, s
-    ).call()
+    assert (
+        creation.agreement_id
+        == chain.escrow.contract.functions.agreementIdOf(chain.consumer.address, s).call()
+    )
     with reverts("AgreementExists", agreementId=creation.agreement_id):
         chain.escrow.create(
-            chain.consumer, asset, s, max_price=PRICE, deadline=chain.now() + 60, algorithm_hash=ALGO
+            chain.consumer,
+            asset,
+            s,
+            max_price=PRICE,
+            deadline=chain.now() + 60,
+            algorithm_hash=ALGO,
         )
 
 
@@ -95,7 +111,7 @@ def test_create_eth_needs_the_exact_value(chain: Chain) -> None:
         _create(chain, asset, value=PRICE + 1)
     creation = _create(chain, asset)  # the SDK sends the price as value
     assert chain.w3.eth.get_balance(chain.escrow.address) == PRICE
-    assert creation.terms.token == NATIVE_TOKEN  # type: ignore[attr-defined]
+    assert creation.terms.token == NATIVE_TOKEN
 
 
 def test_create_erc20_refuses_ether(chain: Chain) -> None:
@@ -112,9 +128,13 @@ def test_create_needs_allowance_and_balance(chain: Chain) -> None:
     chain.token.approve(chain.stranger, chain.escrow.address, PRICE)
     with reverts("ERC20InsufficientBalance"):
         chain.escrow.create(
-            chain.stranger, asset, salt(), max_price=PRICE, deadline=chain.now() + 60,
+            chain.stranger,
+            asset,
+            salt(),
+            max_price=PRICE,
+            deadline=chain.now() + 60,
             algorithm_hash=ALGO,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize("offset", [None, 0, -10, MAX_DURATION + 60])
@@ -131,7 +151,7 @@ def test_deadline_at_the_maximum_is_accepted(chain: Chain) -> None:
     chain.token.approve(chain.consumer, chain.escrow.address, PRICE)
     # The next block is at least one second later: MAX_DURATION from now is still in range.
     creation = _create(chain, asset, deadline=chain.now() + MAX_DURATION)
-    assert chain.escrow.status(creation.agreement_id) == AgreementStatus.LOCKED  # type: ignore[attr-defined]
+    assert chain.escrow.status(creation.agreement_id) == AgreementStatus.LOCKED
 
 
 def test_max_price_guards_against_a_price_raise(chain: Chain) -> None:
@@ -169,7 +189,9 @@ def test_fulfil_releases_payment_minus_fee(chain: Chain) -> None:
     stored = chain.escrow.get(creation.agreement_id)
     assert stored.status == AgreementStatus.FULFILLED
     assert stored.proves_result(RESULT) and not stored.proves_result(keccak(b"other"))
-    log = chain.escrow.contract.events.AgreementFulfilled().process_receipt(receipt.raw, errors=DISCARD)[0]
+    log = chain.escrow.contract.events.AgreementFulfilled().process_receipt(
+        receipt.raw, errors=DISCARD
+    )[0]
     assert log["args"]["resultCid"] == CID and log["args"]["resultHash"] == RESULT
 
 
@@ -211,9 +233,7 @@ def test_forged_terms_are_refused(chain: Chain) -> None:
 def test_unknown_agreement_is_not_locked(chain: Chain) -> None:
     creation = buy(chain, register(chain))
     with reverts("AgreementNotLocked", status=0):
-        chain.escrow.fulfil(
-            chain.provider, keccak(b"nope"), RESULT, CID, terms=creation.terms
-        )
+        chain.escrow.fulfil(chain.provider, keccak(b"nope"), RESULT, CID, terms=creation.terms)
     with pytest.raises(Exception, match="no AgreementCreated event"):
         chain.escrow.terms(keccak(b"nope"))
 
@@ -261,7 +281,9 @@ def test_reject_refunds_the_consumer(chain: Chain) -> None:
     creation = buy(chain, register(chain))
     receipt = chain.escrow.reject(chain.provider, creation.agreement_id, reason=7)
     assert event_names(chain.escrow.contract, receipt) == ["AgreementRejected", "Credited"]
-    log = chain.escrow.contract.events.AgreementRejected().process_receipt(receipt.raw, errors=DISCARD)[0]
+    log = chain.escrow.contract.events.AgreementRejected().process_receipt(
+        receipt.raw, errors=DISCARD
+    )[0]
     assert log["args"]["reason"] == 7
     assert chain.escrow.status(creation.agreement_id) == AgreementStatus.REJECTED
     assert chain.escrow.withdrawable(chain.consumer.address, chain.token.address) == PRICE
@@ -302,7 +324,7 @@ def test_withdraw_erc20(chain: Chain) -> None:
 
 def test_withdraw_eth(chain: Chain) -> None:
     creation = _create(chain, register_eth(chain))
-    chain.escrow.fulfil(chain.provider, creation.agreement_id, RESULT, CID)  # type: ignore[attr-defined]
+    chain.escrow.fulfil(chain.provider, creation.agreement_id, RESULT, CID)
     before = chain.w3.eth.get_balance(chain.owner.address)
     receipt = chain.escrow.withdraw(chain.owner, NATIVE_TOKEN)
     spent = receipt.gas_used * receipt.raw["effectiveGasPrice"]

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from chain_helpers import ALGO, CID, RESULT, register, register_eth, salt
-from conftest import FEE_BPS, Chain
+from chain_helpers import ALGO, CID, FEE_BPS, RESULT, Chain, register, register_eth, salt
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (

@@ -7,13 +7,13 @@ from chain_helpers import (
     CID,
     OTHER_ALGO,
     PRICE,
+    Chain,
     buy,
     event_names,
     register,
     reverts,
     salt,
 )
-from conftest import Chain
 from eth_utils import keccak
 from web3.logs import DISCARD
 
@@ -34,14 +34,22 @@ def test_register_stores_enforced_fields_and_binds_id_to_owner(chain: Chain) -> 
         token=chain.token.address,
     )
     assert reg.asset_id == asset_id(chain.owner.address, s)
-    assert reg.asset_id == chain.registry.contract.functions.assetIdOf(chain.owner.address, s).call()
+    assert (
+        reg.asset_id == chain.registry.contract.functions.assetIdOf(chain.owner.address, s).call()
+    )
     asset = chain.registry.get(reg.asset_id)
     assert asset.exists and asset.owner == chain.owner.address
     assert (asset.kind, asset.mode, asset.version) == (AssetKind.MODEL, AccessMode.INFERENCE, 1)
-    assert (asset.provider, asset.price, asset.token) == (chain.provider.address, 123, chain.token.address)
+    assert (asset.provider, asset.price, asset.token) == (
+        chain.provider.address,
+        123,
+        chain.token.address,
+    )
     assert not asset.retired and not asset.allow_any_algorithm
     assert event_names(chain.registry.contract, reg.receipt) == ["AssetRegistered"]
-    log = chain.registry.contract.events.AssetRegistered().process_receipt(reg.receipt.raw, errors=DISCARD)[0]
+    log = chain.registry.contract.events.AssetRegistered().process_receipt(
+        reg.receipt.raw, errors=DISCARD
+    )[0]
     assert log["args"]["metadataCid"] == CID and log["args"]["metadataHash"] == keccak(b"m")
 
 
@@ -92,7 +100,9 @@ def test_update_metadata_bumps_version(chain: Chain) -> None:
     assert chain.registry.get(asset).version == 2
     chain.registry.update_metadata(chain.owner, asset, "bafy-v3", keccak(b"v3"))
     assert chain.registry.get(asset).version == 3
-    logs = chain.registry.contract.events.MetadataUpdated().process_receipt(receipt.raw, errors=DISCARD)
+    logs = chain.registry.contract.events.MetadataUpdated().process_receipt(
+        receipt.raw, errors=DISCARD
+    )
     assert logs[0]["args"]["version"] == 2 and logs[0]["args"]["metadataCid"] == "bafy-v2"
     with reverts("EmptyMetadata"):
         chain.registry.update_metadata(chain.owner, asset, "", keccak(b"v4"))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chain_helpers import ALGO, CID, PARAMS, PRICE, register, register_eth, reverts, salt
-from conftest import Chain
+from chain_helpers import ALGO, CID, PARAMS, PRICE, Chain, register, register_eth, reverts, salt
 
 from insitu.chain import NO_PERMIT, AgreementRequest, AgreementStatus, PermitSignature
 from insitu.chain.eip712 import agreement_request_typed_data
@@ -27,9 +26,7 @@ def _request(chain: Chain, asset: bytes, **overrides: object) -> AgreementReques
 
 
 def _permit(chain: Chain, value: int = PRICE) -> PermitSignature:
-    return chain.token.sign_permit(
-        chain.consumer, chain.escrow.address, value, chain.now() + 600
-    )
+    return chain.token.sign_permit(chain.consumer, chain.escrow.address, value, chain.now() + 600)
 
 
 def test_signed_request_with_permit_needs_no_consumer_transaction(chain: Chain) -> None:
@@ -154,17 +151,7 @@ def test_front_run_permit_does_not_block_the_request(chain: Chain) -> None:
     request = _request(chain, asset)
     signature = chain.escrow.sign_request(chain.consumer, request)
     permit = _permit(chain)
-    chain.token.contract.functions.permit  # noqa: B018 - documents the call being front-run
-    from insitu.chain.tx import transact
-
-    transact(
-        chain.w3,
-        chain.stranger,
-        chain.token.contract.functions.permit(
-            chain.consumer.address, chain.escrow.address, permit.value, permit.deadline,
-            permit.v, permit.r, permit.s,
-        ),  # fmt: skip
-    )
+    chain.token.permit(chain.stranger, chain.consumer.address, chain.escrow.address, permit)
     creation = chain.escrow.create_signed(chain.relayer, request, signature, permit)
     assert chain.escrow.status(creation.agreement_id) == AgreementStatus.LOCKED
 
@@ -180,15 +167,17 @@ def test_invalid_permit_without_allowance_fails_on_transfer(chain: Chain) -> Non
 
 def test_permit_signature_sets_allowance(chain: Chain) -> None:
     permit = _permit(chain, 42)
-    from insitu.chain.tx import transact
-
-    transact(
-        chain.w3,
-        chain.relayer,
-        chain.token.contract.functions.permit(
-            chain.consumer.address, chain.escrow.address, permit.value, permit.deadline,
-            permit.v, permit.r, permit.s,
-        ),  # fmt: skip
-    )
+    chain.token.permit(chain.relayer, chain.consumer.address, chain.escrow.address, permit)
     assert chain.token.allowance(chain.consumer.address, chain.escrow.address) == 42
     assert chain.token.nonce(chain.consumer.address) == 1
+
+
+def test_expired_or_replayed_permit_is_refused(chain: Chain) -> None:
+    permit = _permit(chain, 42)
+    chain.token.permit(chain.relayer, chain.consumer.address, chain.escrow.address, permit)
+    with reverts("ERC2612InvalidSigner"):  # the nonce moved on: the digest no longer matches
+        chain.token.permit(chain.relayer, chain.consumer.address, chain.escrow.address, permit)
+    late = chain.token.sign_permit(chain.consumer, chain.escrow.address, 1, chain.now() + 5)
+    chain.travel(10)
+    with reverts("ERC2612ExpiredSignature"):
+        chain.token.permit(chain.relayer, chain.consumer.address, chain.escrow.address, late)
