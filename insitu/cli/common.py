@@ -1,0 +1,23 @@
+"""What every CLI module shares: the console and how errors are shown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from insitu.errors import InsituError
+
+console = Console()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show an ``InsituError`` as one red line (it already says what to do) and exit 1."""
+    try:
+        yield
+    except InsituError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from None
