@@ -36,6 +36,9 @@ def transact(
         gas = w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
     except ContractLogicError as exc:
         raise _decoded(exc, action) from None
+    except ValueError as exc:
+        # brownie's Web3 subclass surfaces reverts as ValueError({"data": ...}).
+        raise _decoded_value_error(exc, action) from None
     tx["gas"] = gas + gas // 5
     tx["gasPrice"] = w3.eth.gas_price
     tx["nonce"] = w3.eth.get_transaction_count(sender.address, "pending")
@@ -73,6 +76,14 @@ def read(call: ContractFunction, action: str = "") -> Any:
         return call.call()
     except ContractLogicError as exc:
         raise _decoded(exc, action or call.fn_name) from None
+
+
+def _decoded_value_error(exc: ValueError, action: str) -> Exception:
+    payload = exc.args[0] if exc.args else None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        return decode_revert(data, action)
+    return exc
 
 
 def _decoded(exc: ContractLogicError, action: str) -> ContractRevert:

@@ -108,8 +108,15 @@ def _classify(exc: BaseException) -> Reason:
 
 def main(argv: list[str]) -> int:
     """Run the job described by the spec file; returns the process exit status."""
-    spec = json.loads(Path(argv[1]).read_text())
-    report_fd = int(argv[2])
+    return run_spec(json.loads(Path(argv[1]).read_text()), int(argv[2]))
+
+
+def run_spec(spec: dict[str, Any], report_fd: int) -> int:
+    """Limit, confine and run one job in the calling process; returns its exit status.
+
+    Called by `main` in a fresh interpreter, or by `insitu.compute.zygote` in a child forked
+    from an interpreter that already imported the scientific stack.
+    """
     _apply_limits(spec["limits"])
     try:
         report = _confine(spec)

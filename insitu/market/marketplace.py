@@ -94,7 +94,12 @@ class Marketplace:
     def connect(cls, settings: Settings | None = None) -> Marketplace:
         """Connect with the configured (or local stack's) node, deployment and IPFS store."""
         settings = settings or load_settings()
-        w3 = connect(local_rpc_url(settings))
+        return cls.attach(connect(local_rpc_url(settings)), settings)
+
+    @classmethod
+    def attach(cls, w3: Web3, settings: Settings | None = None) -> Marketplace:
+        """Use an existing web3 connection (e.g. brownie's) with the saved deployment."""
+        settings = settings or load_settings()
         store = open_store(settings.ipfs_url, settings.ipfs_store_dir)
         return cls(w3, find_deployment(w3, settings), store)
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -35,6 +36,9 @@ from insitu.chain.session import Participant, SessionStatus
 CLOCK_SLACK = 3
 WINDOW = 3600
 RESOLUTION = 7 * 24 * 3600
+POOLS = st.sampled_from([0, 1, 10**18 + 7, 3 * 10**19])
+ACCEPT_IN = st.integers(600, 3000)
+RUN_FOR = st.integers(2000, 8000)
 ENDED = {SessionStatus.SETTLED, SessionStatus.CANCELLED, SessionStatus.EXPIRED}
 
 
@@ -76,6 +80,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.tokens = [self.fed.token, NATIVE_TOKEN]
 
     def teardown(self) -> None:
+        print('STATS', getattr(self, 'n', 0), sorted((t.status.name, t.round, len(t.committed), len(t.claimed)) for t in self.sessions.values()))
         try:
             self._drive_everything_to_the_end()
         finally:
@@ -101,6 +106,10 @@ class SessionMachine(RuleBasedStateMachine):
             self.ledger[key] = self.ledger.get(key, 0) + amount
             t.held -= amount
             t.paid += amount
+
+    def _provider(self, t: Tracked, i: int) -> LocalAccount:
+        owners = [o.address for o in self.fed.owners]
+        return self.fed.providers[owners.index(t.participants[i].payee)]
 
     def _claimable(self, t: Tracked) -> str:
         if t.status == SessionStatus.CONFIRMED:
@@ -175,15 +184,38 @@ class SessionMachine(RuleBasedStateMachine):
 
     # -------------------------------------------------------------- rules
 
+    @initialize(
+        creator=st.integers(0, 1),
+        native=st.booleans(),
+        pick=st.sets(st.integers(0, 3), min_size=2),
+        minimum=st.integers(1, 3),
+        rounds=st.integers(1, 2),
+        pool=POOLS,
+        accept_in=ACCEPT_IN,
+        run_for=RUN_FOR,
+    )
+    def first_session(
+        self,
+        creator: int,
+        native: bool,
+        pick: set[int],
+        minimum: int,
+        rounds: int,
+        pool: int,
+        accept_in: int,
+        run_for: int,
+    ) -> None:
+        self.create(creator, native, pick, minimum, rounds, pool, accept_in, run_for)
+
     @rule(
         creator=st.integers(0, 1),
         native=st.booleans(),
         pick=st.sets(st.integers(0, 3), min_size=2),
         minimum=st.integers(1, 3),
         rounds=st.integers(1, 2),
-        pool=st.sampled_from([0, 1, 10**18 + 7, 3 * 10**19]),
-        accept_in=st.integers(60, 1200),
-        run_for=st.integers(600, 4000),
+        pool=POOLS,
+        accept_in=ACCEPT_IN,
+        run_for=RUN_FOR,
     )
     def create(
         self,
@@ -233,28 +265,26 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.OPEN))
     @rule(data=st.data())
-    def accept(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
+    def accept(self, data: Any, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
         t = self.sessions[key]
         free = [i for i in range(len(t.participants)) if i not in t.accepted]
-        if not free:
-            return
-        i = data.draw(st.sampled_from(free))
-        provider = self.fed.providers[self.fed.owners.index(_owner(self.fed, t, i))]
+        for i in data.draw(st.lists(st.sampled_from(free), unique=True)) if free else []:
+            provider = self._provider(t, i)
 
-        def call() -> None:
-            self.fed.sessions.accept(provider, key, i)
+            def call(provider: LocalAccount = provider, i: int = i) -> None:
+                self.fed.sessions.accept(provider, key, i)
 
-        if self._expect(self._side(t.accept_deadline), call, "AcceptClosed"):
-            t.accepted.add(i)
+            if self._expect(self._side(t.accept_deadline), call, "AcceptClosed"):
+                t.accepted.add(i)
 
     @precondition(lambda self: self._with(SessionStatus.OPEN))
     @rule(data=st.data())
-    def start(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
+    def start(self, data: Any, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
         t = self.sessions[key]
         if len(t.accepted) < t.minimum:
-            with pytest.raises(ContractRevert, match="NotEnoughAccepted|SessionDeadlinePassed"):
+            with pytest.raises(ContractRevert, match=r"NotEnoughAccepted|SessionDeadlinePassed"):
                 self.fed.sessions.start(t.creator, key)
             return
         call = lambda: self.fed.sessions.start(self.fed.coordinator, key)  # noqa: E731
@@ -263,8 +293,8 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.OPEN))
     @rule(data=st.data(), by_creator=st.booleans())
-    def cancel(self, data: Any, by_creator: bool) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
+    def cancel(self, data: Any, by_creator: bool, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
         t = self.sessions[key]
         s, stranger = self.fed.sessions, self.fed.chain.stranger
         if by_creator:
@@ -279,43 +309,42 @@ class SessionMachine(RuleBasedStateMachine):
         t.status = SessionStatus.CANCELLED
 
     @precondition(lambda self: self._with(SessionStatus.RUNNING))
-    @rule(data=st.data())
-    def commit_update(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
+    @rule(data=st.data(), aggregate=st.booleans())
+    def play_round(self, data: Any, aggregate: bool, key: bytes | None = None) -> None:
+        """Some participants commit updates; then the coordinator may close the round."""
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
         t = self.sessions[key]
-        ready = sorted(t.accepted - t.round_mask)
-        if t.round >= t.rounds or not ready:
+        if t.round >= t.rounds:
             return
-        i = data.draw(st.sampled_from(ready))
-        provider = self.fed.providers[self.fed.owners.index(_owner(self.fed, t, i))]
+        s = self.fed.sessions
+        ready = sorted(t.accepted - t.round_mask)
+        for i in data.draw(st.lists(st.sampled_from(ready), unique=True)) if ready else []:
+            provider = self._provider(t, i)
 
-        def call() -> None:
-            self.fed.sessions.commit_update(provider, key, t.round, i, keccak(b"u"), CID)
+            def update(provider: LocalAccount = provider, i: int = i) -> None:
+                s.commit_update(provider, key, t.round, i, keccak(b"u"), CID)
 
-        if self._expect(self._side(t.session_deadline), call, "SessionDeadlinePassed"):
-            t.round_mask.add(i)
-            t.committed.add(i)
-
-    @precondition(lambda self: self._with(SessionStatus.RUNNING))
-    @rule(data=st.data())
-    def commit_aggregate(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
-        t = self.sessions[key]
-        if t.round >= t.rounds or len(t.round_mask) < t.minimum:
+            if self._expect(self._side(t.session_deadline), update, "SessionDeadlinePassed"):
+                t.round_mask.add(i)
+                t.committed.add(i)
+        if not aggregate:
             return
         coordinator = self.fed.coordinator
 
-        def call() -> None:
-            self.fed.sessions.commit_aggregate(coordinator, key, t.round, keccak(b"a"), CID)
+        def close() -> None:
+            s.commit_aggregate(coordinator, key, t.round, keccak(b"a"), CID)
 
-        if self._expect(self._side(t.session_deadline), call, "SessionDeadlinePassed"):
+        if len(t.round_mask) < t.minimum:
+            with pytest.raises(ContractRevert, match=r"NotEnoughUpdates|SessionDeadlinePassed"):
+                close()
+        elif self._expect(self._side(t.session_deadline), close, "SessionDeadlinePassed"):
             t.round += 1
             t.round_mask = set()
 
     @precondition(lambda self: self._with(SessionStatus.RUNNING))
     @rule(data=st.data())
-    def finalize(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
+    def finalize(self, data: Any, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
         t = self.sessions[key]
         if t.round < t.rounds:
             return
@@ -338,8 +367,8 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.FINALIZED))
     @rule(data=st.data())
-    def challenge(self, data: Any) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.FINALIZED)))
+    def challenge(self, data: Any, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.FINALIZED)))
         t = self.sessions[key]
         s, stranger = self.fed.sessions, self.fed.chain.stranger
         call = lambda: s.challenge(stranger, key, keccak(b"e"), CID)  # noqa: E731
@@ -349,8 +378,8 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.DISPUTED))
     @rule(data=st.data(), upheld=st.booleans())
-    def resolve(self, data: Any, upheld: bool) -> None:
-        key = data.draw(st.sampled_from(self._with(SessionStatus.DISPUTED)))
+    def resolve(self, data: Any, upheld: bool, key: bytes | None = None) -> None:
+        key = key or data.draw(st.sampled_from(self._with(SessionStatus.DISPUTED)))
         t = self.sessions[key]
         call = lambda: self.fed.sessions.resolve(self.fed.arbiter, key, upheld)  # noqa: E731
         if self._expect(self._side(t.window_end), call, "ChallengeWindowClosed"):
@@ -360,9 +389,9 @@ class SessionMachine(RuleBasedStateMachine):
         lambda self: self._with(SessionStatus.OPEN, SessionStatus.RUNNING, SessionStatus.DISPUTED)
     )
     @rule(data=st.data())
-    def expire(self, data: Any) -> None:
+    def expire(self, data: Any, key: bytes | None = None) -> None:
         live = self._with(SessionStatus.OPEN, SessionStatus.RUNNING, SessionStatus.DISPUTED)
-        key = data.draw(st.sampled_from(live))
+        key = key or data.draw(st.sampled_from(live))
         t = self.sessions[key]
         deadline = t.window_end if t.status == SessionStatus.DISPUTED else t.session_deadline
         flipped = {"before": "after", "after": "before", "either": "either"}[self._side(deadline)]
@@ -373,42 +402,65 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.FINALIZED, SessionStatus.CONFIRMED))
     @rule(data=st.data())
-    def claim(self, data: Any) -> None:
-        key = data.draw(
+    def claim(self, data: Any, key: bytes | None = None) -> None:
+        """Claim for one participant, or the remainder (index n), or all of them at once."""
+        key = key or data.draw(
             st.sampled_from(self._with(SessionStatus.FINALIZED, SessionStatus.CONFIRMED))
         )
         t = self.sessions[key]
-        i = data.draw(st.integers(0, len(t.participants)))  # len(...) = the remainder
+        n = len(t.participants)
+        picks = data.draw(st.one_of(st.just(list(range(n + 1))), st.lists(st.integers(0, n))))
+        for i in picks:
+            self._claim_one(key, t, i)
+
+    def _claim_one(self, key: bytes, t: Tracked, i: int) -> None:
         s, stranger = self.fed.sessions, self.fed.chain.stranger
-        flipped = {"before": "after", "after": "before", "either": "either"}[self._claimable(t)]
-        if i == len(t.participants):
-            if t.remainder:
-                error = "AlreadyClaimed"
-            else:
-                error = "NotClaimable"
-            call = lambda: s.claim_remainder(stranger, key, t.scores)  # noqa: E731
-        else:
-            call = lambda: s.claim(stranger, key, i, t.scores)  # noqa: E731
-            error = "NotClaimable"
+        remainder = i == len(t.participants)
         try:
-            call()
+            if remainder:
+                s.claim_remainder(stranger, key, t.scores)
+            else:
+                s.claim(stranger, key, i, t.scores)
         except ContractRevert as exc:
             if exc.error == "NotClaimable":
-                assert flipped != "after", exc
-                return
-            already = t.remainder if i == len(t.participants) else i in t.claimed
-            if already:
+                assert self._claimable(t) != "after", exc
+            elif t.remainder if remainder else i in t.claimed:
                 assert exc.error == "AlreadyClaimed", exc
             else:
                 assert exc.error == "NothingToClaim" and i not in t.committed, exc
             return
-        assert flipped != "before", f"expected {error}"
-        if i == len(t.participants):
+        assert self._claimable(t) != "before", "claimed before the window ended"
+        if remainder:
             assert not t.remainder, "remainder paid twice"
             self._remainder(t)
         else:
             assert i in t.committed and i not in t.claimed, "participant paid twice"
             self._claimed(t, i)
+
+    @precondition(lambda self: [k for k, t in self.sessions.items() if t.status not in ENDED])
+    @rule(data=st.data())
+    def advance(self, data: Any) -> None:
+        """Take a live session one natural step further (random steps alone rarely get far)."""
+        key = data.draw(
+            st.sampled_from([k for k, t in self.sessions.items() if t.status not in ENDED])
+        )
+        t = self.sessions[key]
+        if t.status == SessionStatus.OPEN:
+            if len(t.accepted) < len(t.participants):
+                self.accept(data, key=key)
+            if self.sessions[key].status == SessionStatus.OPEN:
+                self.start(data, key=key)
+        elif t.status == SessionStatus.RUNNING:
+            if t.round < t.rounds:
+                self.play_round(data, aggregate=True, key=key)
+            else:
+                self.finalize(data, key=key)
+        elif t.status == SessionStatus.DISPUTED:
+            self.resolve(data, upheld=data.draw(st.booleans()), key=key)
+        else:
+            if t.status == SessionStatus.FINALIZED and data.draw(st.booleans()):
+                self.time_travel(WINDOW + 1)
+            self.claim(data, key=key)
 
     @rule(who=st.integers(0, 5), native=st.booleans())
     def withdraw(self, who: int, native: bool) -> None:
@@ -424,7 +476,7 @@ class SessionMachine(RuleBasedStateMachine):
         s.withdraw(account, token)
         self.ledger[(account.address, token)] = 0
 
-    @rule(seconds=st.integers(1, 2500))
+    @rule(seconds=st.one_of(st.integers(1, 1500), st.integers(3000, 9000)))
     def time_travel(self, seconds: int) -> None:
         self.fed.chain.travel(seconds)
 
@@ -432,6 +484,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @invariant()
     def balances_match(self) -> None:
+        self.n = getattr(self, 'n', 0) + 1
         for token in self.tokens:
             held = sum(t.held for t in self.sessions.values() if t.token == token)
             owed = sum(v for (_, tk), v in self.ledger.items() if tk == token)
@@ -447,11 +500,6 @@ class SessionMachine(RuleBasedStateMachine):
                 assert t.held == 0 and t.paid == t.total
 
 
-def _owner(fed: Federation, t: Tracked, i: int) -> Any:
-    payee = t.participants[i].payee
-    return next(o for o in fed.owners if o.address == payee)
-
-
 def test_session_money_invariants(chain: Chain) -> None:
     fed = setup_federation(chain)
     chain.token.approve(chain.consumer2, fed.sessions.address, MAX_UINT)
@@ -459,7 +507,7 @@ def test_session_money_invariants(chain: Chain) -> None:
     run_state_machine_as_test(
         SessionMachine,
         settings=settings(
-            max_examples=10,
+            max_examples=25,
             stateful_step_count=20,
             deadline=None,
             suppress_health_check=list(HealthCheck),
