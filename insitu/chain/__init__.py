@@ -22,6 +22,7 @@ from insitu.chain.errors import ContractRevert, decode_revert
 from insitu.chain.escrow import AgreementEscrow
 from insitu.chain.ids import agreement_id, asset_id, terms_hash
 from insitu.chain.registry import AssetRegistry
+from insitu.chain.session import FederatedSession, SessionStatus, session_id
 from insitu.chain.token import PaymentToken
 from insitu.chain.types import (
     NATIVE_TOKEN,
@@ -53,9 +54,11 @@ __all__ = [
     "ContractRevert",
     "Creation",
     "Deployment",
+    "FederatedSession",
     "PaymentToken",
     "PermitSignature",
     "Registration",
+    "SessionStatus",
     "Terms",
     "TxReceipt",
     "account_from_env",
@@ -69,5 +72,6 @@ __all__ = [
     "load_keystore",
     "save_deployment",
     "save_keystore",
+    "session_id",
     "terms_hash",
 ]

@@ -29,6 +29,8 @@ class Deployment:
     deployer: str
     block_number: int
     gas_used: dict[str, int]
+    #: ``FederatedSession`` (empty in deployments made before it existed).
+    session: str = ""
 
 
 def deploy_contract(
@@ -56,7 +58,8 @@ def deploy_all(
     fee_bps: int = DEFAULT_FEE_BPS,
     fee_recipient: str | None = None,
 ) -> Deployment:
-    """Deploy registry, escrow (owned by ``deployer``) and a payment token (minted by it)."""
+    """Deploy registry, escrow and session contracts (owned by ``deployer``) and a payment
+    token (minted by it)."""
     recipient = Web3.to_checksum_address(fee_recipient or deployer.address)
     registry, g_registry, block = deploy_contract(w3, deployer, "AssetRegistry")
     escrow, g_escrow, _ = deploy_contract(
@@ -64,6 +67,10 @@ def deploy_all(
     )
     token, g_token, _ = deploy_contract(
         w3, deployer, "PaymentToken", TOKEN_NAME, TOKEN_SYMBOL, deployer.address
+    )
+    # The deployer is the session contract's arbiter of off-chain disputes.
+    session, g_session, _ = deploy_contract(
+        w3, deployer, "FederatedSession", registry, deployer.address
     )
     return Deployment(
         chain_id=w3.eth.chain_id,
@@ -76,7 +83,9 @@ def deploy_all(
             "AssetRegistry": g_registry,
             "AgreementEscrow": g_escrow,
             "PaymentToken": g_token,
+            "FederatedSession": g_session,
         },
+        session=session,
     )
 
 

@@ -64,6 +64,61 @@ HINTS: dict[str, str] = {
     "ERC20InsufficientBalance": "{sender} holds {balance}, below {needed}: fund the account first.",
     "ERC2612ExpiredSignature": "the permit expired at {deadline}: sign a new permit.",
     "ERC2612InvalidSigner": "the permit was signed by {signer}, not {owner}: sign it again.",
+    # FederatedSession
+    "SessionExists": "session {sessionId} already exists: create it with another salt.",
+    "WrongStatus": "session {sessionId} is in status {status} (see SessionStatus), where this "
+    "step is not allowed: check get(session) first.",
+    "InvalidParticipantCount": "{count} assets with minimum {minParticipants}: pass 1 to 32 "
+    "distinct assets and 1 <= min_participants <= their number.",
+    "DuplicateAsset": "asset {assetId} is listed twice: list each dataset once.",
+    "TokenMismatch": "asset {assetId} is priced in {token}, not {expected}: every asset of a "
+    "session must be paid in the session's token.",
+    "InvalidRounds": "rounds must be at least 1.",
+    "InvalidDeadlines": "need now < accept deadline ({acceptDeadline}) < session deadline "
+    "({sessionDeadline}) <= {latest} (180 days from now).",
+    "InvalidChallengeWindow": "challenge window {challengeWindow}s must be within "
+    "[{min}, {max}] seconds.",
+    "TotalAboveMax": "prices plus pool come to {total}, above max_total {maxTotal}: raise "
+    "max_total if you accept the current prices.",
+    "ParticipantsMismatch": "the participant list passed for session {sessionId} differs from "
+    "the one fixed at creation: pass the list from its SessionCreated event.",
+    "ScoresMismatch": "the scores passed for session {sessionId} differ from the finalized ones: "
+    "pass the scores from its latest SessionFinalized event.",
+    "InvalidIndex": "session {sessionId} has no participant {index}.",
+    "NotSessionProvider": "{caller} is not the provider of participant {index} of session "
+    "{sessionId}: send from the asset's provider account.",
+    "NotCoordinator": "{caller} is not the coordinator of session {sessionId}.",
+    "NotCreatorOrCoordinator": "only the creator or the coordinator of session {sessionId} may "
+    "start it, not {caller}.",
+    "AlreadyAccepted": "participant {index} already accepted session {sessionId}.",
+    "AcceptClosed": "the accept deadline of session {sessionId} passed at {acceptDeadline}.",
+    "NotEnoughAccepted": "only {accepted} of the required {required} participants accepted "
+    "session {sessionId}: wait for more, or cancel after the accept deadline.",
+    "CannotCancel": "session {sessionId} can be cancelled only by its creator, or by anyone "
+    "after the accept deadline when too few accepted.",
+    "NotAccepted": "participant {index} did not accept session {sessionId} before it started.",
+    "WrongRound": "round {round} is not open in session {sessionId} (current round {current}): "
+    "the round closed when its aggregate was committed; join the current one.",
+    "AlreadyCommitted": "participant {index} already committed its update for round {round} of "
+    "session {sessionId}.",
+    "NotEnoughUpdates": "round {round} of session {sessionId} has {updates} updates, below the "
+    "minimum {required}: wait for more participants.",
+    "RoundsIncomplete": "session {sessionId} has {aggregated} of {rounds} aggregates: commit "
+    "every round before finalizing.",
+    "SessionDeadlinePassed": "session {sessionId} passed its deadline {sessionDeadline}: anyone "
+    "may expire it now.",
+    "SessionNotExpired": "session {sessionId} runs until {deadline}: wait before expiring it.",
+    "ScoresLengthMismatch": "{length} scores for {expected} participants: pass one per "
+    "participant, in list order.",
+    "UnbackedScore": "participant {index} of session {sessionId} never committed an update: its "
+    "score must be 0.",
+    "ChallengeWindowClosed": "the window of session {sessionId} closed at {windowEnd}.",
+    "NotClaimable": "session {sessionId} is not claimable (status {status}, window ends "
+    "{windowEnd}): wait for the challenge window, or the arbiter's decision.",
+    "AlreadyClaimed": "payout {index} of session {sessionId} was already credited; nobody is "
+    "paid twice (withdraw to receive it).",
+    "NothingToClaim": "participant {index} of session {sessionId} committed no update and earns "
+    "nothing (its price goes back with the remainder).",
 }
 
 

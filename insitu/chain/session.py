@@ -8,15 +8,13 @@ in calldata, so callers only name the session.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
@@ -24,75 +22,16 @@ from web3.types import BlockIdentifier
 
 from insitu.chain.contracts import bind
 from insitu.chain.deploy import deploy_contract
-from insitu.chain.errors import HINTS, ContractRevert
+from insitu.chain.errors import ContractRevert
 from insitu.chain.ids import bytes32
 from insitu.chain.tx import read, transact
 from insitu.chain.types import NATIVE_TOKEN, TxReceipt
-from insitu.toolchain.artifacts import load_artifact
 
 CONTRACT = "FederatedSession"
 #: Index the contract uses in ``AlreadyClaimed`` for the data scientist's remainder.
 REMAINDER_INDEX = 255
 MAX_PARTICIPANTS = 32
 MAX_UINT32 = 2**32 - 1
-
-#: What to do about each ``FederatedSession`` custom error (for ``insitu.chain.errors.HINTS``).
-SESSION_HINTS: dict[str, str] = {
-    "SessionExists": "session {sessionId} already exists: create it with another salt.",
-    "WrongStatus": "session {sessionId} is in status {status} (see SessionStatus), where this "
-    "step is not allowed: check get(session) first.",
-    "InvalidParticipantCount": "{count} assets with minimum {minParticipants}: pass 1 to 32 "
-    "distinct assets and 1 <= min_participants <= their number.",
-    "DuplicateAsset": "asset {assetId} is listed twice: list each dataset once.",
-    "TokenMismatch": "asset {assetId} is priced in {token}, not {expected}: every asset of a "
-    "session must be paid in the session's token.",
-    "InvalidRounds": "rounds must be at least 1.",
-    "InvalidDeadlines": "need now < accept deadline ({acceptDeadline}) < session deadline "
-    "({sessionDeadline}) <= {latest} (180 days from now).",
-    "InvalidChallengeWindow": "challenge window {challengeWindow}s must be within "
-    "[{min}, {max}] seconds.",
-    "TotalAboveMax": "prices plus pool come to {total}, above max_total {maxTotal}: raise "
-    "max_total if you accept the current prices.",
-    "ParticipantsMismatch": "the participant list passed for session {sessionId} differs from "
-    "the one fixed at creation: pass the list from its SessionCreated event.",
-    "ScoresMismatch": "the scores passed for session {sessionId} differ from the finalized ones: "
-    "pass the scores from its latest SessionFinalized event.",
-    "InvalidIndex": "session {sessionId} has no participant {index}.",
-    "NotSessionProvider": "{caller} is not the provider of participant {index} of session "
-    "{sessionId}: send from the asset's provider account.",
-    "NotCoordinator": "{caller} is not the coordinator of session {sessionId}.",
-    "NotCreatorOrCoordinator": "only the creator or the coordinator of session {sessionId} may "
-    "start it, not {caller}.",
-    "AlreadyAccepted": "participant {index} already accepted session {sessionId}.",
-    "AcceptClosed": "the accept deadline of session {sessionId} passed at {acceptDeadline}.",
-    "NotEnoughAccepted": "only {accepted} of the required {required} participants accepted "
-    "session {sessionId}: wait for more, or cancel after the accept deadline.",
-    "CannotCancel": "session {sessionId} can be cancelled only by its creator, or by anyone "
-    "after the accept deadline when too few accepted.",
-    "NotAccepted": "participant {index} did not accept session {sessionId} before it started.",
-    "WrongRound": "round {round} is not open in session {sessionId} (current round {current}): "
-    "the round closed when its aggregate was committed; join the current one.",
-    "AlreadyCommitted": "participant {index} already committed its update for round {round} of "
-    "session {sessionId}.",
-    "NotEnoughUpdates": "round {round} of session {sessionId} has {updates} updates, below the "
-    "minimum {required}: wait for more participants.",
-    "RoundsIncomplete": "session {sessionId} has {aggregated} of {rounds} aggregates: commit "
-    "every round before finalizing.",
-    "SessionDeadlinePassed": "session {sessionId} passed its deadline {sessionDeadline}: anyone "
-    "may expire it now.",
-    "SessionNotExpired": "session {sessionId} runs until {deadline}: wait before expiring it.",
-    "ScoresLengthMismatch": "{length} scores for {expected} participants: pass one per "
-    "participant, in list order.",
-    "UnbackedScore": "participant {index} of session {sessionId} never committed an update: its "
-    "score must be 0.",
-    "ChallengeWindowClosed": "the window of session {sessionId} closed at {windowEnd}.",
-    "NotClaimable": "session {sessionId} is not claimable (status {status}, window ends "
-    "{windowEnd}): wait for the challenge window, or the arbiter's decision.",
-    "AlreadyClaimed": "payout {index} of session {sessionId} was already credited; nobody is "
-    "paid twice (withdraw to receive it).",
-    "NothingToClaim": "participant {index} of session {sessionId} committed no update and earns "
-    "nothing (its price goes back with the remainder).",
-}
 
 
 class SessionStatus(IntEnum):
@@ -569,55 +508,7 @@ class FederatedSession:
     def _transact(
         self, sender: LocalAccount, call: ContractFunction, value: int = 0, action: str = ""
     ) -> TxReceipt:
-        try:
-            return transact(self.w3, sender, call, value=value, action=action)
-        except ContractRevert as exc:
-            raise _with_session_errors(exc, action) from None
-
-
-class SessionRevert(ContractRevert):
-    """A ``FederatedSession`` revert, decoded here when the shared table does not know it."""
-
-    def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
-        super().__init__(error, args, action)
-        hint = SESSION_HINTS.get(error)
-        if hint and error not in HINTS:
-            rendered = {k: _render(v) for k, v in args.items()}
-            with suppress(KeyError, IndexError):
-                hint = hint.format(**rendered)
-            Exception.__init__(self, f"{self}: {hint}")
-
-
-def _with_session_errors(exc: ContractRevert, action: str) -> ContractRevert:
-    # insitu.chain.errors decodes the registry/escrow/token ABIs; this contract's errors come
-    # back as UnknownRevert carrying the raw data until it is added there.
-    if exc.error in SESSION_HINTS and exc.error not in HINTS:
-        return SessionRevert(exc.error, exc.args_by_name, action)
-    data = exc.args_by_name.get("data")
-    if exc.error != "UnknownRevert" or not isinstance(data, str):
-        return exc
-    raw = bytes.fromhex(data.removeprefix("0x"))
-    entry = _error_table().get(raw[:4])
-    if entry is None:
-        return exc
-    name, types, names = entry
-    values = [
-        to_checksum_address(v) if t == "address" else v
-        for t, v in zip(types, decode(types, raw[4:]), strict=True)
-    ]
-    return SessionRevert(name, dict(zip(names, values, strict=True)), action)
-
-
-@cache
-def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
-    table: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for item in load_artifact(CONTRACT)["abi"]:
-        if item["type"] == "error":
-            types = [i["type"] for i in item["inputs"]]
-            names = [i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"])]
-            selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
-            table[selector] = (item["name"], types, names)
-    return table
+        return transact(self.w3, sender, call, value=value, action=action)
 
 
 def _unknown(session: bytes, event: str) -> ContractRevert:

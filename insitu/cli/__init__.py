@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from insitu.cli import market, stack
+from insitu.cli import compute, fl, market, stack, worker
 
 app = typer.Typer(
     help="insitu: data stays where it lives; computation travels to it.",
@@ -16,4 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(fl.app, name="fl")
 market.register(app)
+app.add_typer(worker.app, name="worker")
+compute.register(app)

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from insitu.compute import jail
 from insitu.compute.data import resolve_data_file
@@ -31,6 +31,15 @@ from insitu.compute.package import Manifest, unpack, validate_params
 from insitu.compute.reasons import Reason, reason_from_exit_code
 
 Isolation = Literal["auto", "namespaces", "hooks"]
+
+
+class Launcher(Protocol):
+    """Runs a job spec in a confined process (e.g. `insitu.compute.zygote.Zygote`)."""
+
+    def launch(self, spec_path: Path, stdout_path: Path, stderr_path: Path, cwd: Path,
+               env: dict[str, str], wall_seconds: float) -> Any:
+        """Return an object with `status`, `cpu_seconds`, `timed_out` and `report`."""
+        ...
 _TAIL_BYTES = 4096
 _POLL_SECONDS = 0.01
 
@@ -108,8 +117,13 @@ def _failed(reason: Reason, detail: str, workdir: Path, started: float,
 def run_algorithm(package: bytes, *, params: dict[str, Any], data_path: Path | str,
                   workdir: Path | str, expected_hash: str | bytes | None = None,
                   limits: Limits = Limits(), asset: str | None = None,
-                  provider_inputs: dict[str, Any] | None = None) -> RunResult:
+                  provider_inputs: dict[str, Any] | None = None,
+                  launcher: Launcher | None = None) -> RunResult:
     """Verify, unpack and run an algorithm package on `data_path`; see the module docstring.
+
+    With a `launcher` (a zygote), the job runs in a child forked from an interpreter that has
+    already imported the scientific stack, under the same limits and confinement; without
+    one, in a fresh interpreter.
 
     `workdir` must not exist or be empty; it receives `algorithm/`, `scratch/`, `output/`
     (what the buyer gets), `local/` (what the provider keeps) and the run's logs. The caller
@@ -130,12 +144,12 @@ def run_algorithm(package: bytes, *, params: dict[str, Any], data_path: Path | s
     for name in ("scratch", "output", "local"):
         (workdir / name).mkdir()
     return _execute(manifest, workdir, data_file, params, limits, asset,
-                    provider_inputs or {}, started)
+                    provider_inputs or {}, started, launcher)
 
 
 def _execute(manifest: Manifest, workdir: Path, data_file: Path, params: dict[str, Any],
              limits: Limits, asset: str | None, provider_inputs: dict[str, Any],
-             started: float) -> RunResult:
+             started: float, launcher: Launcher | None = None) -> RunResult:
     spec = {
         "package_dir": str(workdir / "algorithm"), "entry_point": manifest.entry_point,
         "data_path": str(data_file.resolve()), "readonly": [str(data_file.resolve().parent)],
@@ -149,6 +163,11 @@ def _execute(manifest: Manifest, workdir: Path, data_file: Path, params: dict[st
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    if launcher is not None:
+        outcome = launcher.launch(spec_path, stdout_path, stderr_path, workdir / "scratch",
+                                  _child_env(workdir / "scratch"), limits.wall_seconds)
+        return _outcome(manifest, workdir, limits, started, outcome.status, outcome.cpu_seconds,
+                        outcome.timed_out, outcome.report)
     report_r, report_w = os.pipe()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         process = subprocess.Popen(
@@ -160,8 +179,14 @@ def _execute(manifest: Manifest, workdir: Path, data_file: Path, params: dict[st
     status, rusage, timed_out = _wait(process, limits.wall_seconds)
     with os.fdopen(report_r) as report_in:
         raw_report = report_in.read()
+    return _outcome(manifest, workdir, limits, started, status,
+                    rusage.ru_utime + rusage.ru_stime, timed_out, raw_report)
+
+
+def _outcome(manifest: Manifest, workdir: Path, limits: Limits, started: float, status: int,
+             cpu: float, timed_out: bool, raw_report: str) -> RunResult:
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     isolation = json.loads(raw_report) if raw_report else {"mode": "unknown"}
-    cpu = rusage.ru_utime + rusage.ru_stime
     reason, detail = _classify(status, timed_out, limits, cpu)
     output_bytes = folder_size(workdir / "output")
     if reason is Reason.NONE and output_bytes > limits.max_output_bytes:

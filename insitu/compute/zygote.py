@@ -87,7 +87,7 @@ def _run_child(request: dict[str, Any], report_w: int, response_fd: int) -> int:
     try:
         spec = json.loads(Path(request["spec"]).read_text())
         return jail.run_spec(spec, report_w)
-    except BaseException:  # noqa: BLE001 - anything here is the launcher failing, not the job
+    except BaseException:
         return exit_code_for(Reason.CRASHED)
     finally:
         with contextlib.suppress(Exception):
@@ -150,10 +150,8 @@ def main() -> None:
     # Free fd 1 for the protocol and send anything the libraries print to stderr instead.
     response_fd = os.dup(1)
     os.dup2(2, 1)
-    try:
+    with contextlib.suppress(BrokenPipeError):  # the worker went away
         serve(sys.stdin, response_fd)
-    except BrokenPipeError:
-        pass  # the worker went away
 
 
 # ------------------------------------------------------------------------- client (worker side)

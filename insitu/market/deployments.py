@@ -26,7 +26,9 @@ def deployment_path(settings: Settings, chain_id: int) -> Path:
 
 
 def _is_live(w3: Web3, deployment: Deployment) -> bool:
-    addresses = (deployment.registry, deployment.escrow, deployment.token)
+    addresses = (deployment.registry, deployment.escrow, deployment.token, deployment.session)
+    if not deployment.session:
+        return False  # made before the session contract existed: deploy again
     return all(len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0 for a in addresses)
 
 

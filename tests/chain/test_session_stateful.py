@@ -80,7 +80,6 @@ class SessionMachine(RuleBasedStateMachine):
         self.tokens = [self.fed.token, NATIVE_TOKEN]
 
     def teardown(self) -> None:
-        print('STATS', getattr(self, 'n', 0), sorted((t.status.name, t.round, len(t.committed), len(t.claimed)) for t in self.sessions.values()))
         try:
             self._drive_everything_to_the_end()
         finally:
@@ -265,11 +264,13 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.OPEN))
     @rule(data=st.data())
-    def accept(self, data: Any, key: bytes | None = None) -> None:
+    def accept(self, data: Any, key: bytes | None = None, everyone: bool = False) -> None:
         key = key or data.draw(st.sampled_from(self._with(SessionStatus.OPEN)))
         t = self.sessions[key]
         free = [i for i in range(len(t.participants)) if i not in t.accepted]
-        for i in data.draw(st.lists(st.sampled_from(free), unique=True)) if free else []:
+        if not everyone:
+            free = data.draw(st.lists(st.sampled_from(free), unique=True)) if free else []
+        for i in free:
             provider = self._provider(t, i)
 
             def call(provider: LocalAccount = provider, i: int = i) -> None:
@@ -310,7 +311,9 @@ class SessionMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._with(SessionStatus.RUNNING))
     @rule(data=st.data(), aggregate=st.booleans())
-    def play_round(self, data: Any, aggregate: bool, key: bytes | None = None) -> None:
+    def play_round(
+        self, data: Any, aggregate: bool, key: bytes | None = None, everyone: bool = False
+    ) -> None:
         """Some participants commit updates; then the coordinator may close the round."""
         key = key or data.draw(st.sampled_from(self._with(SessionStatus.RUNNING)))
         t = self.sessions[key]
@@ -318,7 +321,12 @@ class SessionMachine(RuleBasedStateMachine):
             return
         s = self.fed.sessions
         ready = sorted(t.accepted - t.round_mask)
-        for i in data.draw(st.lists(st.sampled_from(ready), unique=True)) if ready else []:
+        if everyone and ready:
+            # All but (sometimes) one straggler, who is then absent from this round.
+            ready = ready[: len(ready) - data.draw(st.integers(0, 1))]
+        elif ready:
+            ready = data.draw(st.lists(st.sampled_from(ready), unique=True))
+        for i in ready:
             provider = self._provider(t, i)
 
             def update(provider: LocalAccount = provider, i: int = i) -> None:
@@ -447,12 +455,12 @@ class SessionMachine(RuleBasedStateMachine):
         t = self.sessions[key]
         if t.status == SessionStatus.OPEN:
             if len(t.accepted) < len(t.participants):
-                self.accept(data, key=key)
+                self.accept(data, key=key, everyone=True)
             if self.sessions[key].status == SessionStatus.OPEN:
                 self.start(data, key=key)
         elif t.status == SessionStatus.RUNNING:
             if t.round < t.rounds:
-                self.play_round(data, aggregate=True, key=key)
+                self.play_round(data, aggregate=True, key=key, everyone=True)
             else:
                 self.finalize(data, key=key)
         elif t.status == SessionStatus.DISPUTED:
@@ -484,7 +492,6 @@ class SessionMachine(RuleBasedStateMachine):
 
     @invariant()
     def balances_match(self) -> None:
-        self.n = getattr(self, 'n', 0) + 1
         for token in self.tokens:
             held = sum(t.held for t in self.sessions.values() if t.token == token)
             owed = sum(v for (_, tk), v in self.ledger.items() if tk == token)
