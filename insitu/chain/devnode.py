@@ -1,72 +1,37 @@
 """A throwaway anvil for tests and benchmarks: fresh chain, free port, stopped on exit.
 
-The long-lived local stack (``insitu stack up``) is ``insitu.stack``; this is the minimal
-chain-only node that a test session or a benchmark run owns outright.
+The long-lived local stack (``insitu stack up``) is ``insitu.stack``; this runs the same
+``AnvilService`` (same flags, same readiness check) under a temporary home that the test
+session or benchmark run owns outright, without Redis.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-import requests
+from insitu.config import LocalStackSettings, Settings
+from insitu.stack.anvil import AnvilService
+from insitu.stack.ports import free_port
+from insitu.stack.process import Daemon
 
-from insitu.chain.connection import DEV_MNEMONIC
-from insitu.errors import StackError
-from insitu.stack.anvil import find_anvil
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ephemeral_anvil", "free_port"]
 
 
 @contextmanager
 def ephemeral_anvil(chain_id: int = 31337, timeout: float = 20.0) -> Iterator[str]:
     """Start anvil on 127.0.0.1:<free port>; yield its URL; stop it on exit."""
-    port = free_port()
-    cmd = [
-        str(find_anvil()),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--chain-id", str(chain_id),
-        "--mnemonic", DEV_MNEMONIC,
-        # Keeps anvil from writing old states to ~/.foundry (see TOOLCHAIN.md).
-        "--prune-history",
-        "--silent",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, url, timeout)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory(prefix="insitu-anvil-") as home:
+        settings = Settings(
+            home=Path(home), local=LocalStackSettings(anvil_port=free_port(), chain_id=chain_id)
+        )
+        service = AnvilService(settings)
+        daemon = Daemon(service.name, settings.state_dir)
+        record = daemon.start(service.command(), service.url)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise StackError(f"anvil exited at start (code {proc.returncode}): {err.strip()}")
-        try:
-            if requests.post(url, json=body, timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    raise StackError(f"anvil did not answer at {url} within {timeout:.0f} s.")
+            daemon.wait_ready(record, lambda: service.answers(service.url), timeout)
+            yield service.url
+        finally:
+            daemon.stop(10.0)
