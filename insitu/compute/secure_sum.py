@@ -17,34 +17,25 @@ provider learns the remaining provider's value, as with any exact sum. The provi
 be their Ethereum account keys: HKDF's info string separates this use from signing.
 """
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 
 from coincurve import PrivateKey, PublicKey
 
 from insitu.compute.errors import SecureSumError
+from insitu.crypto.kdf import hkdf_sha256
 
 MODULUS = 2**64
 _INFO = b"insitu/secure-sum/v1"
-
-
-def _hkdf(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
-    prk = hmac.new(salt or b"\x00" * 32, ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def _compressed(public_key: bytes) -> bytes:
     try:
         return PublicKey(public_key).format(compressed=True)
     except ValueError as exc:
-        raise SecureSumError(f"participant key {public_key.hex()[:16]}… is not a secp256k1 "
-                             "public key: pass 33- or 65-byte keys.") from exc
+        raise SecureSumError(
+            f"participant key {public_key.hex()[:16]}… is not a secp256k1 "
+            "public key: pass 33- or 65-byte keys."
+        ) from exc
 
 
 def pairwise_seed(private_key: bytes, peer_public_key: bytes, session: bytes) -> bytes:
@@ -56,29 +47,34 @@ def pairwise_seed(private_key: bytes, peer_public_key: bytes, session: bytes) ->
     peer = _compressed(peer_public_key)
     shared = PrivateKey(private_key).ecdh(peer)
     pair = b"".join(sorted((mine, peer)))
-    return _hkdf(shared, session, _INFO + b"/seed" + pair, 32)
+    return hkdf_sha256(shared, session, _INFO + b"/seed" + pair, 32)
 
 
 def _prg(seed: bytes, length: int) -> list[int]:
-    stream = _hkdf(seed, b"", _INFO + b"/prg", 8 * length)
-    return [int.from_bytes(stream[8 * i:8 * i + 8], "little") for i in range(length)]
+    stream = hkdf_sha256(seed, b"", _INFO + b"/prg", 8 * length)
+    return [int.from_bytes(stream[8 * i : 8 * i + 8], "little") for i in range(length)]
 
 
-def provider_mask(private_key: bytes, participants: Sequence[bytes], session: bytes,
-                  length: int) -> list[int]:
+def provider_mask(
+    private_key: bytes, participants: Sequence[bytes], session: bytes, length: int
+) -> list[int]:
     """This provider's mask vector for a query among `participants` (all public keys).
 
     `participants` must include this provider's own public key and be the same set for every
     provider of the query (order does not matter).
     """
     if not session:
-        raise SecureSumError("session id is empty: use the query's unique id (e.g. agreement "
-                             "id) so masks are never reused.")
+        raise SecureSumError(
+            "session id is empty: use the query's unique id (e.g. agreement "
+            "id) so masks are never reused."
+        )
     mine = _compressed(PrivateKey(private_key).public_key.format())
     keys = {_compressed(pk) for pk in participants}
     if mine not in keys:
-        raise SecureSumError("this provider's public key is not among the participants: pass "
-                             "the full participant list, including yourself.")
+        raise SecureSumError(
+            "this provider's public key is not among the participants: pass "
+            "the full participant list, including yourself."
+        )
     if len(keys) < 2:
         raise SecureSumError("secure summation needs at least two participants.")
     mask = [0] * length
@@ -106,6 +102,8 @@ def combine(masked_outputs: Sequence[Sequence[int]]) -> list[int]:
         raise SecureSumError("no masked outputs to combine.")
     lengths = {len(v) for v in masked_outputs}
     if len(lengths) != 1:
-        raise SecureSumError(f"masked outputs have different lengths {sorted(lengths)}: they "
-                             "are not from the same query.")
+        raise SecureSumError(
+            f"masked outputs have different lengths {sorted(lengths)}: they "
+            "are not from the same query."
+        )
     return [sum(int(v[i]) for v in masked_outputs) % MODULUS for i in range(lengths.pop())]

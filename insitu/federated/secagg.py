@@ -29,7 +29,6 @@ set to everyone (the coordinator can commit it on-chain).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -37,23 +36,11 @@ from dataclasses import dataclass, field
 import coincurve
 import numpy as np
 
+from insitu.crypto.kdf import hkdf_sha256
 from insitu.federated.errors import SecAggError
 from insitu.federated.params import Params, flatten, unflatten
 
 RING = 2**64
-
-
-def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF (RFC 5869) with SHA-256: extract then expand."""
-    prk = hmac.new(salt or b"\x00" * 32, ikm, hashlib.sha256).digest()
-    out = b""
-    block = b""
-    counter = 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def prg(seed: bytes, length: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 import coincurve
 
+from insitu.crypto.kdf import hkdf_sha256
 from insitu.mpc.errors import MPCError, PeerTimeout, ProtocolAbort
 
 OWNER, BUYER = 0, 1
@@ -41,17 +42,6 @@ MAX_MESSAGE_BYTES = 1 << 31
 """Largest payload accepted: a forged length must not make us allocate without bound."""
 
 DEFAULT_TIMEOUT = 30.0
-
-
-def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF (RFC 5869) with SHA-256."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def ecdh_secret(private_key: bytes | coincurve.PrivateKey, peer_public_key: bytes) -> bytes:
