@@ -6,8 +6,8 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {AssetRegistry} from "./AssetRegistry.sol";
+import {PaymentLedger} from "./PaymentLedger.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
@@ -19,7 +19,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 ///      decide payouts are fixed at creation and stored only as a hash commitment; callers pass
 ///      them back (they are in the `AgreementCreated` event). Once fulfilled, the commitment
 ///      holds the result hash instead: the on-chain proof of delivery.
-contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
+contract AgreementEscrow is Ownable2Step, PaymentLedger, EIP712, Nonces {
     using SafeERC20 for IERC20;
 
     enum Status {
@@ -95,7 +95,6 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     uint16 public feeBps;
 
     mapping(bytes32 agreementId => Agreement) private _agreements;
-    mapping(address account => mapping(address token => uint256)) private _withdrawable;
 
     /// @notice An agreement was created and its payment locked in escrow.
     event AgreementCreated(
@@ -116,10 +115,6 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     event AgreementRejected(bytes32 indexed agreementId, address indexed provider, uint16 reason);
     /// @notice The agreement expired unfulfilled; the consumer was refunded.
     event AgreementRefunded(bytes32 indexed agreementId, address indexed caller);
-    /// @notice `amount` of `token` was added to `account`'s withdrawable balance.
-    event Credited(address indexed account, address indexed token, uint256 amount);
-    /// @notice `account` withdrew `amount` of `token`.
-    event Withdrawn(address indexed account, address indexed token, uint256 amount);
     /// @notice The marketplace fee changed.
     event FeeUpdated(uint16 feeBps);
     /// @notice The fee recipient changed.
@@ -149,14 +144,10 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     error InvalidSigner(address consumer);
     /// @notice Signed requests pay in ERC-20 only (the relayer cannot send the consumer's ETH).
     error NativeTokenNotSupported();
-    /// @notice The account has no balance to withdraw in this token.
-    error NothingToWithdraw(address account, address token);
     /// @notice The fee is above the cap.
     error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
     /// @notice An address argument must not be zero.
     error ZeroAddress();
-    /// @notice The receiver did not accept the ETH.
-    error EthTransferFailed(address to);
 
     /// @param registry_ the AssetRegistry whose assets are sold
     /// @param initialOwner the marketplace owner (sets the fee)
@@ -307,22 +298,6 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
         _credit(terms.consumer, terms.token, terms.amount);
     }
 
-    /// @notice Send the caller everything it may withdraw in `token` (address(0) = ETH).
-    /// @param token the token
-    /// @return amount the amount sent
-    function withdraw(address token) external nonReentrant returns (uint256 amount) {
-        amount = _withdrawable[msg.sender][token];
-        if (amount == 0) revert NothingToWithdraw(msg.sender, token);
-        _withdrawable[msg.sender][token] = 0;
-        emit Withdrawn(msg.sender, token, amount);
-        if (token == address(0)) {
-            (bool ok,) = payable(msg.sender).call{value: amount}("");
-            if (!ok) revert EthTransferFailed(msg.sender);
-        } else {
-            IERC20(token).safeTransfer(msg.sender, amount);
-        }
-    }
-
     // ------------------------------------------------------------------ admin
 
     /// @notice Set the marketplace fee for agreements created from now on.
@@ -363,14 +338,6 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
     /// @return the status
     function statusOf(bytes32 agreementId) external view returns (Status) {
         return _agreements[agreementId].status;
-    }
-
-    /// @notice What `account` may withdraw in `token` (address(0) = ETH).
-    /// @param account the account
-    /// @param token the token
-    /// @return the amount
-    function withdrawable(address account, address token) external view returns (uint256) {
-        return _withdrawable[account][token];
     }
 
     /// @notice The hash commitment of a set of terms.
@@ -443,11 +410,5 @@ contract AgreementEscrow is Ownable2Step, ReentrancyGuard, EIP712, Nonces {
         a = _agreements[agreementId];
         if (a.status != Status.Locked) revert AgreementNotLocked(agreementId, a.status);
         if (a.commitment != bytes26(hashTerms(terms))) revert TermsMismatch(agreementId);
-    }
-
-    function _credit(address account, address token, uint256 amount) private {
-        if (amount == 0) return;
-        _withdrawable[account][token] += amount;
-        emit Credited(account, token, amount);
     }
 }

@@ -5,8 +5,8 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {AssetRegistry} from "./AssetRegistry.sol";
+import {PaymentLedger} from "./PaymentLedger.sol";
 
 /// @title FederatedSession
 /// @notice Federated learning sessions over registry datasets, with access prices and a reward
@@ -50,7 +50,7 @@ import {AssetRegistry} from "./AssetRegistry.sol";
 ///        whole pool when every score is zero) and the unearned prices. Anyone may trigger a
 ///        claim (the money goes to the payee's ledger entry either way); funds leave only by
 ///        `withdraw` (pull payments).
-contract FederatedSession is Ownable2Step, ReentrancyGuard {
+contract FederatedSession is Ownable2Step, PaymentLedger {
     using SafeERC20 for IERC20;
 
     enum Status {
@@ -147,7 +147,6 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
     AssetRegistry public immutable registry;
 
     mapping(bytes32 sessionId => Session) private _sessions;
-    mapping(address account => mapping(address token => uint256)) private _withdrawable;
 
     /// @notice A session was created and its prices and reward pool escrowed.
     event SessionCreated(
@@ -211,10 +210,6 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
     event RemainderClaimed(bytes32 indexed sessionId, address indexed creator, uint256 amount);
     /// @notice Every payout of the session has been claimed.
     event SessionSettled(bytes32 indexed sessionId);
-    /// @notice `amount` of `token` was added to `account`'s withdrawable balance.
-    event Credited(address indexed account, address indexed token, uint256 amount);
-    /// @notice `account` withdrew `amount` of `token`.
-    event Withdrawn(address indexed account, address indexed token, uint256 amount);
 
     error SessionExists(bytes32 sessionId);
     error WrongStatus(bytes32 sessionId, Status status);
@@ -249,9 +244,7 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
     error NotClaimable(bytes32 sessionId, Status status, uint64 windowEnd);
     error AlreadyClaimed(bytes32 sessionId, uint256 index);
     error NothingToClaim(bytes32 sessionId, uint256 index);
-    error NothingToWithdraw(address account, address token);
     error ZeroAddress();
-    error EthTransferFailed(address to);
 
     /// @param registry_ the AssetRegistry whose datasets take part in sessions
     /// @param arbiter the owner, who resolves disputed finalizations
@@ -617,22 +610,6 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
         _settleIfDone(s, sessionId);
     }
 
-    /// @notice Send the caller everything it may withdraw in `token` (address(0) = ETH).
-    /// @param token the token
-    /// @return amount the amount sent
-    function withdraw(address token) external nonReentrant returns (uint256 amount) {
-        amount = _withdrawable[msg.sender][token];
-        if (amount == 0) revert NothingToWithdraw(msg.sender, token);
-        _withdrawable[msg.sender][token] = 0;
-        emit Withdrawn(msg.sender, token, amount);
-        if (token == address(0)) {
-            (bool ok,) = payable(msg.sender).call{value: amount}("");
-            if (!ok) revert EthTransferFailed(msg.sender);
-        } else {
-            IERC20(token).safeTransfer(msg.sender, amount);
-        }
-    }
-
     // ------------------------------------------------------------------ views
 
     /// @notice The stored state of a session (status None when unknown).
@@ -640,14 +617,6 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
     /// @return the session record
     function getSession(bytes32 sessionId) external view returns (Session memory) {
         return _sessions[sessionId];
-    }
-
-    /// @notice What `account` may withdraw in `token` (address(0) = ETH).
-    /// @param account the account
-    /// @param token the token
-    /// @return the amount
-    function withdrawable(address account, address token) external view returns (uint256) {
-        return _withdrawable[account][token];
     }
 
     /// @notice The hash commitment of a participant list.
@@ -742,8 +711,7 @@ contract FederatedSession is Ownable2Step, ReentrancyGuard {
     function _pay(Session storage s, address account, uint256 amount) private {
         if (amount == 0) return;
         s.held -= uint112(amount);
-        _withdrawable[account][s.token] += amount;
-        emit Credited(account, s.token, amount);
+        _credit(account, s.token, amount);
     }
 
     function _share(uint256 pool, uint256 score, uint256 sum) private pure returns (uint256) {

@@ -69,6 +69,8 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
         if source_key not in sources:
             continue  # a library (OpenZeppelin): not an artifact of ours
         for name, compiled in contracts.items():
+            if not compiled["evm"]["bytecode"]["object"]:
+                continue  # abstract contracts and interfaces: their ABI is in the concrete ones
             if name in artifacts:
                 raise ToolchainError(f"two contracts named {name}; names must be unique.")
             artifacts[name] = {
