@@ -7,15 +7,26 @@ BIN := $(VENV)/bin
 # anvil (node_modules/.bin) must be on PATH for brownie's development network.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint artifacts check-artifacts slither brownie-test pytest bench clean
+.PHONY: setup lock demo test lint artifacts check-artifacts slither brownie-test pytest bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(VENV)/.solc
 
-$(VENV)/.installed: pyproject.toml
+# Installs the locked versions without resolving (see requirements/dev.lock), then checks
+# that they satisfy pyproject.toml.
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
+
+# After changing dependencies in pyproject.toml: resolve once, then freeze the result.
+lock:
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	{ sed -n '/^#/p' requirements/dev.lock; $(BIN)/python -m pip freeze --exclude-editable; \
+	  $(BIN)/python -m pip freeze --all | grep '^wheel=='; } > requirements/dev.lock.new
+	mv requirements/dev.lock.new requirements/dev.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -39,6 +39,7 @@ from e2e_harness import (  # noqa: E402
     make_keystore,
     write_worker_config,
 )
+from web3.exceptions import Web3RPCError  # noqa: E402
 
 from insitu.chain import AccessMode, AgreementStatus, connect, deploy_all, dev_accounts  # noqa: E402
 from insitu.compute.builtin import builtin_path  # noqa: E402
@@ -69,6 +70,13 @@ class Row:
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _locked(market: Marketplace, agreement: bytes) -> bool:
+    try:
+        return market.escrow.status(agreement) is AgreementStatus.LOCKED
+    except Web3RPCError:  # anvil --prune-history: a call racing a new block; ask again
+        return True
 
 
 def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst: int) -> Row:
@@ -127,7 +135,7 @@ def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst
         backlog = [buy()[0] for _ in range(n_burst)]
         unit.start(["celery"])
         deadline = time.monotonic() + 600
-        while any(market.escrow.status(a) is AgreementStatus.LOCKED for a in backlog):
+        while any(_locked(market, a) for a in backlog):
             if time.monotonic() > deadline:
                 raise RuntimeError("backlog not drained in 600 s:\n" + unit.log_tail("celery"))
             time.sleep(0.2)

@@ -26,7 +26,7 @@ from rich.console import Console
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from federated_core import (  # noqa: E402 - the sibling benchmark's helpers
+from federated_core import (
     CLASSES,
     fraud_pipeline,
     plain_pipeline,
@@ -34,18 +34,18 @@ from federated_core import (  # noqa: E402 - the sibling benchmark's helpers
     run_fedavg,
 )
 
-from insitu.config import LocalStackSettings, Settings  # noqa: E402
-from insitu.demo.fraud import run_fraud_demo  # noqa: E402
-from insitu.federated.data import breast_cancer_split, synthetic_fraud  # noqa: E402
-from insitu.federated.valuation import (  # noqa: E402
+from insitu.config import LocalStackSettings, Settings
+from insitu.demo.fraud import run_fraud_demo
+from insitu.federated.data import breast_cancer_split, synthetic_fraud
+from insitu.federated.valuation import (
     CachedUtility,
     FederatedGame,
     exact_shapley,
     gtg_shapley,
     tmc_shapley,
 )
-from insitu.fl.shapley_sampling import stratified_shapley  # noqa: E402
-from insitu.stack.ports import free_port  # noqa: E402
+from insitu.fl.shapley_sampling import stratified_shapley
+from insitu.stack.ports import free_port
 
 OUT = Path(__file__).parent / "results" / "federated.md"
 SEEDS = 10
@@ -70,6 +70,7 @@ def part_a(lines: list[str]) -> None:
     fed, central = result["federated_auc"], result["centralised_auc"]
     by_value = sorted(banks, key=lambda b: b["shapley"])
     paid = {b["name"]: b["price"] + b["reward"] for b in banks}
+    hash_ok = result["report_hash"] == result["report_hash_onchain"]
     noisy = banks[-1]["name"]  # synthetic_fraud's noisy bank is the last one
     gas: dict[str, list[int]] = defaultdict(list)
     for _, action, _, g in result["transactions"]:
@@ -96,7 +97,7 @@ def part_a(lines: list[str]) -> None:
         f"- ranked last: {by_value[0]['name']}; paid least: {min(paid, key=paid.__getitem__)} "
         f"(noisy-label bank: {noisy}); the harmful flag is "
         + ", ".join(b["name"] for b in banks if b["harmful"]),
-        f"- report hash on-chain matches IPFS: {result['report_hash'] == result['report_hash_onchain']}",
+        f"- report hash on-chain matches IPFS: {hash_ok}",
         "",
         "Gas per session step (from the receipts of this run):",
         "",

@@ -11,21 +11,16 @@ import os
 from brownie import web3
 
 from insitu.chain.ids import bytes32
-from insitu.chain.session import FederatedSession
 from insitu.config import load_settings
-from insitu.fl.deployment import ensure_session_contract
 from insitu.fl.sdk import claim_all
 from insitu.market import Marketplace
-from insitu.market.actors import CONSUMER, OPERATOR, signer
+from insitu.market.actors import CONSUMER, signer
 
 
 def main() -> None:
     settings = load_settings()
     market = Marketplace.attach(web3, settings)
-    address, _ = ensure_session_contract(
-        web3, settings, signer(web3, OPERATOR), market.deployment.registry
-    )
-    sessions = FederatedSession(web3, address)
+    sessions = market.sessions
     sender = signer(web3, CONSUMER, env="INSITU_CLAIMER_KEY")
     sid = bytes32(os.environ["SESSION"])
     claims = claim_all(sessions, sender, sid)

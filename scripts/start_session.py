@@ -16,22 +16,18 @@ from pathlib import Path
 from brownie import web3
 
 from insitu.chain.ids import bytes32
-from insitu.chain.session import FederatedSession
 from insitu.config import load_settings
-from insitu.fl.deployment import ensure_session_contract
 from insitu.fl.documents import SessionConfig, put
 from insitu.fl.sdk import create_session, wait_accepted
 from insitu.market import Marketplace
-from insitu.market.actors import CONSUMER, OPERATOR, signer
+from insitu.market.actors import CONSUMER, signer
 
 
 def main() -> str:
     settings = load_settings()
     market = Marketplace.attach(web3, settings)
-    address, _ = ensure_session_contract(
-        web3, settings, signer(web3, OPERATOR), market.deployment.registry
-    )
-    sessions = FederatedSession(web3, address)
+    sessions = market.sessions
+    address = sessions.address
     scientist = signer(web3, CONSUMER, env="INSITU_CONSUMER_KEY")
     template_cid, algo = put(market.store, Path(os.environ["TEMPLATE"]).read_bytes())
     fields = json.loads(Path(os.environ["CONFIG"]).read_text())

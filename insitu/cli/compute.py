@@ -16,8 +16,9 @@ from rich.table import Table
 
 from insitu.cli.common import console, user_errors
 
-app = typer.Typer(help="Buy compute jobs on private data and read their results.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Buy compute jobs on private data and read their results.", no_args_is_help=True
+)
 algorithm_app = typer.Typer(help="Publish algorithm packages.", no_args_is_help=True)
 
 
@@ -44,8 +45,9 @@ def _show_result(result: Any) -> None:
     for name in result.files:
         table.add_row(str(result.folder / name))
     console.print(table)
-    console.print(f"IPFS {result.cid}  hash 0x{result.result_hash.hex()}  "
-                  f"fulfilled in tx {result.fulfil_tx}")
+    console.print(
+        f"IPFS {result.cid}  hash 0x{result.result_hash.hex()}  fulfilled in tx {result.fulfil_tx}"
+    )
     for name in ("metrics.json", "stats.json", "result.json"):
         if name in result.files:
             console.rule(name)
@@ -56,8 +58,14 @@ def _wait(market: Any, agreement: bytes, buyer: Any, out: Path | None, timeout: 
     from insitu.compute.buyer import wait_for_result
 
     with console.status("waiting for the provider…", spinner="dots") as spinner:
-        result = wait_for_result(market, agreement, buyer, timeout=timeout, dest=out,
-                                 on_progress=lambda message: spinner.update(message))
+        result = wait_for_result(
+            market,
+            agreement,
+            buyer,
+            timeout=timeout,
+            dest=out,
+            on_progress=lambda message: spinner.update(message),
+        )
     _show_result(result)
 
 
@@ -81,12 +89,15 @@ def buy(
         market = _market()
         buyer = signer(market.w3, CONSUMER)
         relayer = signer(market.w3, RELAYER, env="INSITU_RELAYER_KEY") if relay else None
-        request = request_compute(market, buyer, _bytes32(dataset), _bytes32(algorithm),
-                                  values, relayer=relayer)
+        request = request_compute(
+            market, buyer, _bytes32(dataset), _bytes32(algorithm), values, relayer=relayer
+        )
         gas = sum(r.gas_used for r in request.receipts)
-        console.print(f"agreement 0x{request.agreement_id.hex()} created "
-                      f"(tx {request.receipts[-1].tx_hash}, gas {gas:,}); job document "
-                      f"{request.params_cid}")
+        console.print(
+            f"agreement 0x{request.agreement_id.hex()} created "
+            f"(tx {request.receipts[-1].tx_hash}, gas {gas:,}); job document "
+            f"{request.params_cid}"
+        )
         if wait:
             _wait(market, request.agreement_id, buyer, out, timeout)
 

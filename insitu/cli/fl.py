@@ -42,16 +42,10 @@ def demo(
 
 
 def _context():
-    from insitu.chain.session import FederatedSession
-    from insitu.fl.deployment import ensure_session_contract
     from insitu.market import Marketplace
-    from insitu.market.actors import OPERATOR, signer
 
     market = Marketplace.connect(load_settings())
-    address, _ = ensure_session_contract(
-        market.w3, load_settings(), signer(market.w3, OPERATOR), market.deployment.registry
-    )
-    return market, FederatedSession(market.w3, address)
+    return market, market.sessions
 
 
 @session_app.command("create")

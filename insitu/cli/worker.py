@@ -11,8 +11,9 @@ from rich.table import Table
 
 from insitu.cli.common import console, user_errors
 
-app = typer.Typer(help="Run a provider worker (event listener + Celery pool).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run a provider worker (event listener + Celery pool).", no_args_is_help=True
+)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The worker config (TOML).")]
 
@@ -62,21 +63,30 @@ def status(
         console.print(table)
         client = redis.Redis.from_url(unit.config.redis_url, socket_timeout=5)
         try:
-            checkpoint = client.hget(f"insitu:listener:{unit.config.listener_name}:checkpoint",
-                                     "block")
+            checkpoint = client.hget(
+                f"insitu:listener:{unit.config.listener_name}:checkpoint", "block"
+            )
             letters = JobStore(client).dead_letters()
         except redis.RedisError as exc:
             console.print(f"[yellow]Redis at {unit.config.redis_url} unreachable: {exc}[/]")
             return
         console.print(f"listener checkpoint: block {checkpoint.decode() if checkpoint else '-'}")
-        dead = Table("job", "reason", "attempts", "failed at", "message",
-                     title=f"dead letters ({len(letters)})")
+        dead = Table(
+            "job",
+            "reason",
+            "attempts",
+            "failed at",
+            "message",
+            title=f"dead letters ({len(letters)})",
+        )
         for job_id, letter in sorted(letters.items(), key=lambda kv: -kv[1].failed_at):
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.failed_at))
-            message = letter.message + (f" [hook: {letter.hook_error}]" if letter.hook_error
-                                        else "")
-            dead.add_row(job_id[:18] + "…", letter.reason_code, str(letter.attempts), when,
-                         message[:200])
+            message = letter.message + (
+                f" [hook: {letter.hook_error}]" if letter.hook_error else ""
+            )
+            dead.add_row(
+                job_id[:18] + "…", letter.reason_code, str(letter.attempts), when, message[:200]
+            )
         console.print(dead)
         for piece in ("listener", "celery") if logs else ():
             console.rule(f"{piece} log")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3RPCError
 
 from insitu.chain import AccessMode, AgreementStatus, TxReceipt
 from insitu.compute.job_document import JobDocument, SecureSum
@@ -226,7 +227,12 @@ def wait_for_result(market: Marketplace, agreement_id: bytes, private_key: Any, 
     started = time.monotonic()
     progress("waiting for the provider's worker to run the job")
     while True:
-        agreement = market.escrow.get(agreement_id)
+        try:
+            agreement = market.escrow.get(agreement_id)
+        except Web3RPCError:
+            # A node-side hiccup (e.g. anvil pruning the block a call raced with): poll again.
+            time.sleep(poll)
+            continue
         if agreement.status is not AgreementStatus.LOCKED:
             break
         waited = time.monotonic() - started

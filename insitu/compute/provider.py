@@ -38,6 +38,7 @@ from typing import Any
 import redis
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from insitu.chain import (
     AgreementCreated,
@@ -69,7 +70,11 @@ log = logging.getLogger("insitu.compute")
 #: The task name the listener enqueues and the worker runs.
 TASK_NAME = "insitu.compute.run"
 #: Failures of services the job needs that are worth retrying, besides the worker's defaults.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ChainUnavailable, KuboUnreachable)
+#: ``Web3RPCError`` is a node-side error, never a revert (those are ``ContractRevert``): e.g.
+#: anvil with ``--prune-history`` answers an ``eth_call`` at "latest" racing a new block with
+#: "BlockOutOfRangeError"; a retry succeeds.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ChainUnavailable, KuboUnreachable,
+                                                     Web3RPCError)
 _SESSION_TTL = 400 * 24 * 3600
 
 
@@ -125,7 +130,8 @@ def market_for(config: WorkerConfig) -> Marketplace:
     deployment = Deployment(
         chain_id=w3.eth.chain_id, registry=registry, escrow=contract.address,
         token=config.contracts.get("PaymentToken", zero), deployer=zero,
-        block_number=config.start_block, gas_used={})
+        block_number=config.start_block, gas_used={},
+        session=config.contracts.get("FederatedSession", zero))
     return Marketplace(w3, deployment, store)
 
 

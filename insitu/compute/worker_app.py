@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -52,6 +53,9 @@ log = logging.getLogger("insitu.compute")
 app = make_worker_app("insitu-compute")
 
 
+_build_lock = threading.Lock()
+
+
 @cache
 def _zygote() -> Zygote | None:
     config = current_worker_config()
@@ -62,20 +66,37 @@ def _zygote() -> Zygote | None:
     return Zygote(_child_env(scratch), log_path=config.state_dir / f"zygote-{os.getpid()}.log")
 
 
-@cache
 def provider() -> ComputeProvider:
     """This worker process's provider (built on first use, then reused)."""
+    with _build_lock:  # the warm-up thread and the first job may ask at the same time
+        return _provider()
+
+
+@cache
+def _provider() -> ComputeProvider:
     return ComputeProvider.from_config(current_worker_config(), launcher=_zygote())
 
 
 @worker_process_init.connect
-def _warm_up(**_: Any) -> None:
-    # Pay the scientific imports at process start, not in the first job's latency.
-    try:
+def _start_warm_up(**_: Any) -> None:
+    # In a thread: Celery kills a pool process whose init takes over 4 s, and the zygote's
+    # imports plus the keystore's scrypt can take that long on a loaded machine.
+    threading.Thread(target=_warm_up, name="compute-warm-up", daemon=True).start()
+
+
+def _ensure_warm() -> None:
+    """Start the zygote and build the provider (connect, decrypt the keystore: scrypt ~1 s)."""
+    with _build_lock:
         zygote = _zygote()
-        if zygote is not None:
-            zygote.start()
-        provider()  # connects and decrypts the keystore (scrypt: ~1 s)
+    if zygote is not None:
+        zygote.start()
+    provider()
+
+
+def _warm_up() -> None:
+    """Pay the scientific imports and the key decryption before the first job, not in it."""
+    try:
+        _ensure_warm()
     except Exception:
         # The first job retries this and fails with a clear error; the process must not die.
         log.exception("warm-up of the compute worker process failed")
@@ -98,7 +119,8 @@ def reject_on_chain(job_id: str, payload: dict[str, Any], error: PermanentJobErr
 
 @app.task(name="insitu.compute.ping")
 def ping() -> str:
-    """A no-op used by readiness checks."""
+    """Answer once this process is warm (`insitu.compute.readiness.wait_until_warm`)."""
+    _ensure_warm()
     return "pong"
 
 

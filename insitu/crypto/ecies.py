@@ -43,15 +43,20 @@ def public_key_from_private(private_key: Any) -> bytes:
 
 def normalise_public_key(public_key: bytes | str) -> bytes:
     """Validate a public key (33/64/65 bytes or hex) and return it uncompressed (65 bytes)."""
-    raw = bytes.fromhex(public_key.removeprefix("0x")) if isinstance(public_key, str) \
+    raw = (
+        bytes.fromhex(public_key.removeprefix("0x"))
+        if isinstance(public_key, str)
         else bytes(public_key)
+    )
     if len(raw) == 64:  # eth_keys' format drops the 0x04 prefix
         raw = b"\x04" + raw
     try:
         return PublicKey(raw).format(compressed=False)
     except ValueError as exc:
-        raise CryptoError(f"not a secp256k1 public key ({len(raw)} bytes): pass the 65-byte "
-                          "uncompressed or 33-byte compressed key.") from exc
+        raise CryptoError(
+            f"not a secp256k1 public key ({len(raw)} bytes): pass the 65-byte "
+            "uncompressed or 33-byte compressed key."
+        ) from exc
 
 
 def address_of_public_key(public_key: bytes | str) -> str:
@@ -63,8 +68,11 @@ def recover_public_key(message: SignableMessage, signature: bytes | str) -> byte
     """The uncompressed public key that signed `message` (e.g. an EIP-712 purchase request)."""
     from eth_keys import keys
 
-    sig = bytes.fromhex(signature.removeprefix("0x")) if isinstance(signature, str) \
+    sig = (
+        bytes.fromhex(signature.removeprefix("0x"))
+        if isinstance(signature, str)
         else bytes(signature)
+    )
     try:
         address = Account.recover_message(message, signature=sig)
         v = sig[64] - 27 if sig[64] >= 27 else sig[64]
@@ -91,5 +99,7 @@ def decrypt(private_key: Any, ciphertext: bytes) -> bytes:
     try:
         return ecies.decrypt(_private_bytes(private_key), ciphertext)
     except (ValueError, TypeError) as exc:
-        raise CryptoError("cannot decrypt the result: wrong private key (use the account that "
-                          "bought the job) or the ciphertext was altered.") from exc
+        raise CryptoError(
+            "cannot decrypt the result: wrong private key (use the account that "
+            "bought the job) or the ciphertext was altered."
+        ) from exc

@@ -46,7 +46,6 @@ from insitu.federated.data import (
 )
 from insitu.federated.params import build_model
 from insitu.federated.valuation import ValuationReport, roc_auc
-from insitu.fl.deployment import ensure_session_contract
 from insitu.fl.documents import AggregateDoc, SessionConfig, fetch
 from insitu.fl.launch import Federation, WorkerSpec, write_worker_config
 from insitu.fl.sdk import claim_all, create_session, publish_template, wait_accepted
@@ -149,16 +148,13 @@ def run_fraud_demo(
 
         ledger.phase("Deploy contracts")
         deployment, fresh = ensure_deployment(w3, settings, operator)
-        session_address, fresh_s = ensure_session_contract(
-            w3, settings, operator, deployment.registry
-        )
         ledger.note(
             "operator",
-            "deployed" if fresh or fresh_s else "reused deployment",
-            f"registry {deployment.registry} session {session_address}",
+            "deployed" if fresh else "reused deployment",
+            f"registry {deployment.registry} session {deployment.session}",
         )
         market = Marketplace(w3, deployment, store)
-        sessions = FederatedSession(w3, session_address)
+        sessions = market.sessions
 
         ledger.phase("Data: each bank's transactions stay in its private directory")
         if csv is None:
@@ -209,7 +205,7 @@ def run_fraud_demo(
         tx("operator", "mint INSITU to the data scientist",
            market.token.mint(operator, scientist.address, total))  # fmt: skip
         tx("data scientist", "approve the session contract",
-           market.token.approve(scientist, session_address, total))  # fmt: skip
+           market.token.approve(scientist, deployment.session, total))  # fmt: skip
 
         ledger.phase("Workers: one Celery worker + listener per bank, and the coordinator")
         start_block = int(w3.eth.block_number)
@@ -235,7 +231,7 @@ def run_fraud_demo(
                 rpc_url=ep.rpc_url,
                 redis_url=ep.redis_url,
                 ipfs_url=ep.ipfs_url,
-                session_contract=session_address,
+                session_contract=deployment.session,
                 start_block=start_block,
             )
             for s in specs
@@ -328,7 +324,7 @@ def run_fraud_demo(
             centralised_auc=central,
             round_aucs=aucs,
             session_id="0x" + sid.hex(),
-            contract=session_address,
+            contract=deployment.session,
             strategy=strategy + (" + DP" if dp else ""),
             valuation_method=report.method,
             u_empty=report.u_empty,

@@ -31,6 +31,7 @@ from insitu.chain import (
     AssetRegistry,
     Creation,
     Deployment,
+    FederatedSession,
     PaymentToken,
     PermitSignature,
     TxReceipt,
@@ -89,6 +90,7 @@ class Marketplace:
         self.registry = AssetRegistry(w3, deployment.registry)
         self.escrow = AgreementEscrow(w3, deployment.escrow)
         self.token = PaymentToken(w3, deployment.token)
+        self.sessions = FederatedSession(w3, deployment.session)
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> Marketplace:

@@ -133,8 +133,16 @@ class JobRunner:
         return delay * (0.5 + random.random() / 2)
 
     def run(
-        self, task: Task, store: JobStore, lock_ttl: float, job_id: str, payload: dict[str, Any]
+        self,
+        task: Task,
+        store: JobStore,
+        lock_ttl: float,
+        job_id: str,
+        payload: dict[str, Any],
+        *,
+        visibility_timeout: float | None = None,
     ) -> dict[str, Any]:
+        """One delivery of the job's message; ``visibility_timeout`` bounds a wait for the lock."""
         try:
             skipped = self._skip_if_finished(store.get(job_id))
             if skipped is not None:
@@ -144,6 +152,10 @@ class JobRunner:
                 # Another delivery of this job is running (or died and its lock has not yet
                 # expired): look again once the lock could have expired.
                 wait = store.lock_ttl(job_id) + 0.2
+                if visibility_timeout:
+                    # A worker holds a countdown message unacknowledged until it is due; held
+                    # past the visibility timeout, the broker hands out a second copy of it.
+                    wait = max(0.2, min(wait, 0.8 * visibility_timeout))
                 log.info("job %s: locked by another worker, checking again in %.1f s", job_id, wait)
                 raise task.retry(countdown=wait, max_retries=None)
             attempt = store.begin_attempt(claim, self.kind)
@@ -288,8 +300,17 @@ def job_task(
         )
 
         def run(self: Task, job_id: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-            lock_ttl = float(self.app.conf.get("insitu_lock_ttl", 30.0))
-            return runner.run(self, job_store(self.app), lock_ttl, job_id, payload or {})
+            conf = self.app.conf
+            lock_ttl = float(conf.get("insitu_lock_ttl", 30.0))
+            visibility = conf.get("insitu_visibility_timeout")
+            return runner.run(
+                self,
+                job_store(self.app),
+                lock_ttl,
+                job_id,
+                payload or {},
+                visibility_timeout=float(visibility) if visibility else None,
+            )
 
         run.__doc__ = body.__doc__
         task = app.task(

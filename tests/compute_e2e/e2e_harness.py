@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import redis
 from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3RPCError
 
 from insitu.chain import AgreementStatus, save_keystore
 from insitu.compute.buyer import AlgorithmPublication
@@ -137,6 +138,11 @@ class E2E:
     extra_units: list[WorkerUnit] = field(default_factory=list)
 
     def status(self, agreement: bytes) -> AgreementStatus:
+        for _ in range(20):
+            try:
+                return self.market.escrow.status(agreement)
+            except Web3RPCError:  # anvil --prune-history: a call racing a new block
+                time.sleep(0.05)
         return self.market.escrow.status(agreement)
 
     def wait_settled(self, agreements: list[bytes], timeout: float = 40.0,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import time
 
-from worker_harness import WorkerEnv, wait_for
+from worker_harness import VISIBILITY_TIMEOUT, WorkerEnv, wait_for
 
 from insitu.worker import JobState
 
@@ -73,6 +75,44 @@ def test_worker_killed_mid_job_completes_once(worker_env: WorkerEnv) -> None:
     assert record.attempts == 2
     # Redelivery is bounded by the visibility timeout (3 s) plus the 2 s job.
     assert time.monotonic() - killed_at < 15
+
+
+# Takes one message from a queue without acknowledging it and dies: what a SIGKILLed consumer
+# leaves behind in kombu's ``unacked`` hash. argv: Redis URL, queue.
+_ABANDON = """
+import os, sys
+from kombu import Connection
+channel = Connection(sys.argv[1]).channel()
+message = channel.basic_get(sys.argv[2], no_ack=False)
+print(message.headers["id"] if message is not None else "", flush=True)
+os._exit(0)  # no channel close: closing would hand the message back at once
+"""
+
+
+def test_message_abandoned_while_worker_runs_is_redelivered_soon(worker_env: WorkerEnv) -> None:
+    env = worker_env
+    # Two jobs occupy both pool processes (prefetch 2), so the third stays in the queue.
+    busy = [3100, 3101]
+    for amount in busy:
+        env.mint(amount, {"sleep": 2.0})
+    wait_for(lambda: all(env.starts(a) == 1 for a in busy), 10, unit=env.unit)
+    amount = 3102
+    env.mint(amount)
+    wait_for(lambda: env.redis.llen(env.config.queue) == 1, 10, unit=env.unit)
+    taken = subprocess.run(
+        [sys.executable, "-c", _ABANDON, env.config.redis_url, env.config.queue],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    assert taken.stdout.strip(), f"nothing to take from the queue: {taken.stderr}"
+    abandoned_at = time.monotonic()
+    assert env.redis.hlen("unacked") >= 1
+    env.wait_states([*busy, amount], timeout=30)
+    # The running worker started long ago, so only a periodic sweep brings the message back:
+    # visibility timeout + ~1 s here, ~100 s with kombu 5.6's own sweep.
+    assert time.monotonic() - abandoned_at < VISIBILITY_TIMEOUT + 7
+    record = env.store.get(f"mint-{amount}")
+    assert record is not None
+    assert (record.attempts, record.completions, env.starts(amount)) == (1, 1, 1)
 
 
 def test_transient_error_is_retried_with_backoff(worker_env: WorkerEnv) -> None:
