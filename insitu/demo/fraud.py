@@ -38,6 +38,7 @@ from insitu.chain.session import FederatedSession, SessionStatus
 from insitu.config import Settings
 from insitu.demo.ledger import DemoLedger
 from insitu.demo.report import BankRow, FraudDemoResult, write_report
+from insitu.errors import InsituError
 from insitu.federated.data import (
     MERCHANT_CATEGORIES,
     FederatedDataset,
@@ -121,7 +122,7 @@ def run_fraud_demo(
     """Run the whole demo and return the path of its Markdown report."""
     console = console or Console()
     if not 2 <= banks <= 16:
-        raise ValueError("banks must be between 2 and 16.")
+        raise InsituError(f"--banks must be between 2 and 16, got {banks}.")
     ledger = DemoLedger(console)
     txs: list[tuple[str, str, str, int]] = []
     cids: list[tuple[str, str]] = []

@@ -1,15 +1,22 @@
-"""`insitu demo`: start what is missing, run the demo flows, print the report, stop.
+"""`insitu demo`: start what is missing, run every demo flow, print the reports, stop.
+
+1. the marketplace flow: publish, a signed (EIP-712 + permit) purchase, delivery, payment;
+2. the main demo: credit-card fraud detection trained federatedly across banks, with
+   Shapley-weighted rewards paid on-chain and a Markdown report with plots.
 
 Everything runs on the local stack unless URLs are configured (see ``insitu.config``); the demo
-stops exactly the services it started, so nothing is left running.
+stops exactly the services and workers it started, so nothing is left running.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
-from insitu.chain import connect, dev_accounts
+from insitu.chain import connect
 from insitu.config import Settings, load_settings
+from insitu.demo.fraud import run_fraud_demo
 from insitu.demo.ledger import DemoLedger
 from insitu.demo.marketplace import Cast, run_marketplace_flow
 from insitu.market import Marketplace, ensure_deployment
@@ -17,7 +24,8 @@ from insitu.stack import LocalStack
 from insitu.storage import open_store
 
 
-def run_demo(settings: Settings | None = None, console: Console | None = None) -> DemoLedger:
+def run_demo(settings: Settings | None = None, console: Console | None = None) -> Path:
+    """Run the demos; return the path of the fraud demo's report."""
     settings = settings or load_settings()
     console = console or Console()
     ledger = DemoLedger(console)
@@ -29,18 +37,21 @@ def run_demo(settings: Settings | None = None, console: Console | None = None) -
             f"(started {endpoints.started or '-'}, reused {endpoints.reused or '-'})"
         )
         w3 = connect(endpoints.rpc_url)
-        operator = dev_accounts(1)[0]
-        deployment, fresh = ensure_deployment(w3, settings, operator)
+        cast = Cast.local()
+        deployment, fresh = ensure_deployment(w3, settings, cast.operator)
         ledger.note(
             "operator",
             "deployed contracts" if fresh else "reused deployment",
-            f"registry {deployment.registry} escrow {deployment.escrow} token {deployment.token}",
+            f"registry {deployment.registry} escrow {deployment.escrow} "
+            f"session {deployment.session} token {deployment.token}",
         )
-        market = Marketplace(
-            w3, deployment, open_store(endpoints.ipfs_url, endpoints.ipfs_store_dir)
-        )
-        run_marketplace_flow(market, Cast.local(), ledger)
+        store = open_store(endpoints.ipfs_url, endpoints.ipfs_store_dir)
+        market = Marketplace(w3, deployment, store)
+        run_marketplace_flow(market, cast, ledger)
         ledger.end_phase()
         console.print(ledger.table())
         console.print(ledger.phase_table())
-    return ledger
+
+        console.rule("[bold]Main demo: credit-card fraud across banks")
+        report = run_fraud_demo(settings, console, endpoints=endpoints)
+    return report
