@@ -111,6 +111,9 @@ contract AgreementEscrow is Ownable2Step, PaymentLedger, EIP712, Nonces {
     event AgreementFulfilled(
         bytes32 indexed agreementId, address indexed provider, bytes32 resultHash, string resultCid
     );
+    /// @notice A metered fulfilment paid out less than the escrow; `refund` went back to the
+    ///         consumer (emitted right after `AgreementFulfilled`).
+    event AgreementPartiallyRefunded(bytes32 indexed agreementId, uint256 refund);
     /// @notice The provider rejected the agreement; the consumer was refunded.
     event AgreementRejected(bytes32 indexed agreementId, address indexed provider, uint16 reason);
     /// @notice The agreement expired unfulfilled; the consumer was refunded.
@@ -148,6 +151,8 @@ contract AgreementEscrow is Ownable2Step, PaymentLedger, EIP712, Nonces {
     error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
     /// @notice An address argument must not be zero.
     error ZeroAddress();
+    /// @notice A metered fulfilment cannot pay out more than the escrowed amount.
+    error PayoutAboveAmount(bytes32 agreementId, uint256 payout, uint256 amount);
 
     /// @param registry_ the AssetRegistry whose assets are sold
     /// @param initialOwner the marketplace owner (sets the fee)
@@ -264,14 +269,27 @@ contract AgreementEscrow is Ownable2Step, PaymentLedger, EIP712, Nonces {
         bytes32 resultHash,
         string calldata resultCid
     ) external {
-        Agreement storage a = _lockedAgreement(agreementId, terms);
-        if (msg.sender != terms.provider) revert NotProvider(agreementId, msg.sender);
-        if (block.timestamp > a.deadline) revert AgreementExpired(agreementId, a.deadline);
-        a.status = Status.Fulfilled;
-        a.commitment = bytes26(resultHash);
-        emit AgreementFulfilled(agreementId, msg.sender, resultHash, resultCid);
-        _credit(terms.payee, terms.token, terms.amount - terms.fee);
-        if (terms.fee != 0) _credit(feeRecipient, terms.token, terms.fee);
+        _release(agreementId, terms, resultHash, resultCid, terms.amount);
+    }
+
+    /// @notice Deliver a metered result (e.g. per-row inference) and release only `payout` of the
+    ///         escrowed amount: the payee is credited `payout` minus its pro-rata share of the
+    ///         fee, the fee recipient that share, and the consumer the unused `amount - payout`.
+    /// @dev Same checks and proof of delivery as `fulfil`, which is the case `payout == amount`.
+    /// @param agreementId the agreement
+    /// @param terms the agreement's terms, as emitted in `AgreementCreated`
+    /// @param resultHash hash of the result (stored as proof of delivery)
+    /// @param resultCid IPFS CID of the result (event only)
+    /// @param payout the part of `terms.amount` earned (at most `terms.amount`)
+    function fulfilPartial(
+        bytes32 agreementId,
+        Terms calldata terms,
+        bytes32 resultHash,
+        string calldata resultCid,
+        uint256 payout
+    ) external {
+        if (payout > terms.amount) revert PayoutAboveAmount(agreementId, payout, terms.amount);
+        _release(agreementId, terms, resultHash, resultCid, payout);
     }
 
     /// @notice The provider declines the agreement; the consumer is refunded in full.
@@ -400,6 +418,30 @@ contract AgreementEscrow is Ownable2Step, PaymentLedger, EIP712, Nonces {
             request.paramsHash,
             paramsCid
         );
+    }
+
+    /// @dev Settle a locked agreement as delivered, paying out `payout <= terms.amount`: the fee is
+    ///      taken pro rata (rounded down, so it never exceeds `terms.fee`) and the rest refunded.
+    function _release(
+        bytes32 agreementId,
+        Terms calldata terms,
+        bytes32 resultHash,
+        string calldata resultCid,
+        uint256 payout
+    ) private {
+        Agreement storage a = _lockedAgreement(agreementId, terms);
+        if (msg.sender != terms.provider) revert NotProvider(agreementId, msg.sender);
+        if (block.timestamp > a.deadline) revert AgreementExpired(agreementId, a.deadline);
+        a.status = Status.Fulfilled;
+        a.commitment = bytes26(resultHash);
+        emit AgreementFulfilled(agreementId, msg.sender, resultHash, resultCid);
+        // payout == amount (plain fulfil) gives exactly terms.fee; amount == 0 forces payout == 0.
+        uint256 fee = payout == terms.amount ? terms.fee : (terms.fee * payout) / terms.amount;
+        uint256 refund = terms.amount - payout;
+        if (refund != 0) emit AgreementPartiallyRefunded(agreementId, refund);
+        _credit(terms.payee, terms.token, payout - fee);
+        if (fee != 0) _credit(feeRecipient, terms.token, fee);
+        if (refund != 0) _credit(terms.consumer, terms.token, refund);
     }
 
     function _lockedAgreement(bytes32 agreementId, Terms calldata terms)

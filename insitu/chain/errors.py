@@ -51,6 +51,8 @@ HINTS: dict[str, str] = {
     "sign the request again with the consumer's key.",
     "InvalidAccountNonce": "nonce is not {account}'s next one ({currentNonce}): the request was "
     "already used or is out of order; sign a new one with the current nonce.",
+    "PayoutAboveAmount": "payout {payout} exceeds the {amount} escrowed for agreement "
+    "{agreementId}: pay out at most the agreement's amount (the rest is refunded).",
     "NativeTokenNotSupported": "signed requests work for ERC-20 assets only: the consumer must "
     "call create itself to pay in ETH.",
     "NothingToWithdraw": "{account} has nothing to withdraw in token {token}.",

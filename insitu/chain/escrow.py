@@ -144,6 +144,27 @@ class AgreementEscrow:
         )
         return transact(self.w3, sender, call, action="fulfil")
 
+    def fulfil_partial(
+        self,
+        sender: LocalAccount,
+        agreement: bytes,
+        result_hash: bytes,
+        result_cid: str,
+        payout: int,
+        terms: Terms | None = None,
+    ) -> TxReceipt:
+        """Deliver a metered result, releasing only ``payout`` (<= the escrowed amount).
+
+        The payee gets ``payout`` minus the pro-rata fee ``fee * payout // amount``, the fee
+        recipient that fee, and the consumer the unused ``amount - payout`` back (provider only,
+        before the deadline).
+        """
+        terms = terms or self.terms(agreement)
+        call = self.contract.functions.fulfilPartial(
+            bytes32(agreement), terms.as_tuple(), bytes32(result_hash), result_cid, payout
+        )
+        return transact(self.w3, sender, call, action="fulfilPartial")
+
     def reject(
         self, sender: LocalAccount, agreement: bytes, reason: int = 0, terms: Terms | None = None
     ) -> TxReceipt:

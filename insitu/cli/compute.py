@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from insitu.cli.common import console, user_errors
+from insitu.errors import ConfigError
 
 app = typer.Typer(
     help="Buy compute jobs on private data and read their results.", no_args_is_help=True
@@ -85,7 +86,10 @@ def buy(
     from insitu.market.actors import CONSUMER, RELAYER, signer
 
     with user_errors():
-        values = json.loads(params_file.read_text() if params_file else params)
+        try:
+            values = json.loads(params_file.read_text() if params_file else params)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"--params must be a JSON object ({exc}).") from exc
         market = _market()
         buyer = signer(market.w3, CONSUMER)
         relayer = signer(market.w3, RELAYER, env="INSITU_RELAYER_KEY") if relay else None

@@ -23,12 +23,12 @@ from e2e_harness import (
     write_worker_config,
 )
 
-from insitu.chain import AccessMode, connect, deploy_all, dev_accounts
+from insitu.chain import AccessMode, connect, deploy_all, dev_accounts, save_deployment
 from insitu.compute.builtin import builtin_path
 from insitu.compute.buyer import AlgorithmPublication, publish_algorithm
 from insitu.config import LocalStackSettings, Settings
 from insitu.crypto.ecies import public_key_from_private
-from insitu.market import Marketplace
+from insitu.market import Marketplace, deployment_path
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
 from insitu.storage import EmbeddedStore
@@ -54,7 +54,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     # The worker processes resolve the embedded IPFS store from INSITU_HOME.
     os.environ["INSITU_HOME"] = str(home)
     os.environ[KEYSTORE_PASSWORD_ENV] = "e2e-password"
-    stack = LocalStack(settings)
+    # persist_state: the restart tests need the queue (Redis AOF) and the chain to survive.
+    stack = LocalStack(settings, persist_state=True)
     endpoints = stack.up()
     unit: WorkerUnit | None = None
     try:
@@ -62,6 +63,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         operator, provider, provider_b, consumer, relayer = (dev_accounts(6)[i]
                                                              for i in (0, 1, 2, 3, 5))
         deployment = deploy_all(w3, operator)
+        # Saved where the CLI (Marketplace.connect) looks for it.
+        save_deployment(deployment, deployment_path(settings, deployment.chain_id))
         market = Marketplace(w3, deployment, EmbeddedStore(settings.ipfs_store_dir))
         market.token.mint(operator, consumer.address, 1000 * PRICE)
 
