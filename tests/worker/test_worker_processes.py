@@ -91,10 +91,11 @@ os._exit(0)  # no channel close: closing would hand the message back at once
 
 def test_message_abandoned_while_worker_runs_is_redelivered_soon(worker_env: WorkerEnv) -> None:
     env = worker_env
-    # Two jobs occupy both pool processes (prefetch 2), so the third stays in the queue.
+    # Two jobs occupy both pool processes (prefetch 2), so the third stays in the queue. They
+    # last long enough for the abandoning subprocess to start and take it, even on a busy machine.
     busy = [3100, 3101]
     for amount in busy:
-        env.mint(amount, {"sleep": 2.0})
+        env.mint(amount, {"sleep": 6.0})
     wait_for(lambda: all(env.starts(a) == 1 for a in busy), 10, unit=env.unit)
     amount = 3102
     env.mint(amount)
@@ -109,7 +110,7 @@ def test_message_abandoned_while_worker_runs_is_redelivered_soon(worker_env: Wor
     env.wait_states([*busy, amount], timeout=30)
     # The running worker started long ago, so only a periodic sweep brings the message back:
     # visibility timeout + ~1 s here, ~100 s with kombu 5.6's own sweep.
-    assert time.monotonic() - abandoned_at < VISIBILITY_TIMEOUT + 7
+    assert time.monotonic() - abandoned_at < VISIBILITY_TIMEOUT + 8
     record = env.store.get(f"mint-{amount}")
     assert record is not None
     assert (record.attempts, record.completions, env.starts(amount)) == (1, 1, 1)
