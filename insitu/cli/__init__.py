@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from insitu.cli import compute, fl, market, stack, worker
+from insitu.cli import compute, fl, inference, market, stack, synth, worker
 
 app = typer.Typer(
     help="insitu: data stays where it lives; computation travels to it.",
@@ -20,3 +20,5 @@ app.add_typer(fl.app, name="fl")
 market.register(app)
 app.add_typer(worker.app, name="worker")
 compute.register(app)
+app.add_typer(inference.app, name="inference")
+app.add_typer(synth.app, name="synth")

@@ -37,6 +37,7 @@ from typing import Any
 
 import redis
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
@@ -325,9 +326,12 @@ class ComputeProvider:
         # One provider account, several worker processes: serialise its transactions so two
         # processes never pick the same nonce.
         return self.redis.lock(f"insitu:txlock:{self.account.address}", timeout=60,
-                               blocking_timeout=90)
+                               blocking_timeout=90, sleep=0.005)
 
     def _deliver(self, agreement_id: bytes, created: AgreementCreated, ciphertext: bytes) -> str:
+        # What Marketplace.deliver does, with the IPFS add outside the transaction lock (the
+        # other processes' fulfilments need not wait for it) and the terms already at hand.
+        cid = self.market.store.add(ciphertext)
         with self._tx_lock():
             status = self.market.escrow.status(agreement_id)
             if status is not AgreementStatus.LOCKED:
@@ -335,7 +339,8 @@ class ComputeProvider:
                          status.name)
                 return status.name.lower()
             try:
-                cid, _, receipt = self.market.deliver(self.account, agreement_id, ciphertext)
+                receipt = self.market.escrow.fulfil(self.account, agreement_id,
+                                                    keccak(ciphertext), cid, created.terms)
             except ContractRevert as exc:
                 if self.market.escrow.status(agreement_id) is AgreementStatus.FULFILLED:
                     return "fulfilled"

@@ -1,10 +1,10 @@
 """Stateful property test of the escrow's money invariants on a real chain.
 
-Random sequences of create / fulfil / reject / refund / withdraw / time travel, by several
-consumers, in an ERC-20 and in ETH. After every step: the contract's balance in each token equals
-what is locked plus what is withdrawable, and the ledger matches a model; a settled agreement
-never settles again; once every deadline has passed and everything is swept and withdrawn, the
-contract holds nothing.
+Random sequences of create / fulfil / fulfil_partial / reject / refund / withdraw / time travel,
+by several consumers, in an ERC-20 and in ETH. After every step: the contract's balance in each
+token equals what is locked plus what is withdrawable, and the ledger matches a model; a settled
+agreement never settles again; once every deadline has passed and everything is swept and
+withdrawn, the contract holds nothing.
 """
 
 from __future__ import annotations
@@ -95,12 +95,15 @@ class EscrowMachine(RuleBasedStateMachine):
         assert c.token.balance_of(c.escrow.address) == 0
         assert c.w3.eth.get_balance(c.escrow.address) == 0
 
-    def _settle(self, key: bytes, status: AgreementStatus) -> None:
+    def _settle(self, key: bytes, status: AgreementStatus, payout: int | None = None) -> None:
         tracked = self.agreements[key]
         terms = tracked.terms
         if status == AgreementStatus.FULFILLED:
-            self._credit(terms.payee, terms.token, terms.amount - terms.fee)
-            self._credit(self.chain.fee_recipient.address, terms.token, terms.fee)
+            paid = terms.amount if payout is None else payout
+            fee = terms.fee * paid // terms.amount if terms.amount else 0
+            self._credit(terms.payee, terms.token, paid - fee)
+            self._credit(self.chain.fee_recipient.address, terms.token, fee)
+            self._credit(terms.consumer, terms.token, terms.amount - paid)
         else:
             self._credit(terms.consumer, terms.token, terms.amount)
         tracked.status = status
@@ -138,6 +141,23 @@ class EscrowMachine(RuleBasedStateMachine):
             return
         assert side != "after"
         self._settle(key, AgreementStatus.FULFILLED)
+
+    @precondition(lambda self: self._locked())
+    @rule(data=st.data(), share=st.fractions(0, 1))
+    def fulfil_partial(self, data: Any, share: Any) -> None:
+        key = data.draw(st.sampled_from(self._locked()))
+        tracked = self.agreements[key]
+        payout = int(tracked.terms.amount * share)
+        side = self._side_of_deadline(tracked.deadline)
+        try:
+            self.chain.escrow.fulfil_partial(
+                self.chain.provider, key, RESULT, CID, payout, tracked.terms
+            )
+        except ContractRevert as exc:
+            assert side != "before" and exc.error == "AgreementExpired", exc
+            return
+        assert side != "after"
+        self._settle(key, AgreementStatus.FULFILLED, payout)
 
     @precondition(lambda self: self._locked())
     @rule(data=st.data(), reason=st.integers(0, 2**16 - 1))

@@ -26,6 +26,7 @@ from e2e_harness import (
 from insitu.chain import AccessMode, connect, deploy_all, dev_accounts, save_deployment
 from insitu.compute.builtin import builtin_path
 from insitu.compute.buyer import AlgorithmPublication, publish_algorithm
+from insitu.compute.readiness import wait_until_warm
 from insitu.config import LocalStackSettings, Settings
 from insitu.crypto.ecies import public_key_from_private
 from insitu.market import Marketplace, deployment_path
@@ -120,6 +121,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             limits={"wall_seconds": 30, "memory_mb": 3072, "max_output_mb": 1})
         unit = WorkerUnit(load_worker_config(config_path, settings), ready_timeout=60)
         unit.start()
+        wait_until_warm(unit.config)
         client = redis.Redis.from_url(endpoints.redis_url)
         yield E2E(stack=stack, settings=settings, market=market, redis=client,
                   store=JobStore(client), operator=operator, provider=provider,
@@ -149,6 +151,7 @@ def provider_b_unit(e2e: E2E) -> Iterator[WorkerUnit]:
         concurrency=1)
     unit = WorkerUnit(load_worker_config(config_path, e2e.settings), ready_timeout=60)
     unit.start()
+    wait_until_warm(unit.config)
     e2e.extra_units.append(unit)
     try:
         yield unit

@@ -145,9 +145,15 @@ class E2E:
                 time.sleep(0.05)
         return self.market.escrow.status(agreement)
 
-    def wait_settled(self, agreements: list[bytes], timeout: float = 40.0,
+    def wait_settled(self, agreements: list[bytes], timeout: float = 90.0,
                      units: list[WorkerUnit] | None = None) -> None:
-        wait_for(lambda: all(self.status(a) is not AgreementStatus.LOCKED for a in agreements),
+        def settled(agreement: bytes) -> bool:
+            # Settled on-chain and the job recorded done/failed (a few ms after the fulfil).
+            record = self.store.get("0x" + agreement.hex())
+            return (self.status(agreement) is not AgreementStatus.LOCKED
+                    and record is not None and record.state.terminal)
+
+        wait_for(lambda: all(settled(a) for a in agreements),
                  timeout, lambda: {a.hex()[:10]: (self.status(a).name,
                                                   self.store.get("0x" + a.hex()))
                                    for a in agreements},

@@ -1,0 +1,180 @@
+"""The model owner's inference worker (``app = "insitu.inference.worker_app"``).
+
+``insitu worker start --config owner.toml`` runs its Celery ``app`` and its listener:
+
+- ``listener_spec`` watches the escrow's ``AgreementCreated`` and enqueues one job per agreement
+  on an inference asset this worker serves (``[assets."0x…"] data = "<model.pkl>"``), keyed
+  ``inference:<agreement id>``, so a re-delivered event or message never serves twice;
+- the ``insitu.inference.serve`` task runs ``serve_agreement``: deal, dial the buyer's endpoint,
+  run the protocol, ``fulfilPartial`` for the rows delivered.
+
+Failures are permanent and end the job without fulfilment (no payment): a silent or unreachable
+buyer (``buyer_gone``) or a tampered session (``protocol_abort``) leave the escrow to the buyer's
+``refund_expired`` after the deadline; a request the offer does not cover (``bad_request``) is
+rejected on-chain at once, which refunds the buyer. ``[options] peer_timeout`` (seconds, default
+30) bounds every wait for the buyer. The model file is the owner's own pickle of a fitted
+scikit-learn estimator or pipeline (trusted: it never comes from outside).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import threading
+from functools import cache
+from typing import Any
+
+from celery.signals import worker_ready
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from insitu.inference.errors import OfferError
+from insitu.toolchain.artifacts import load_artifact
+from insitu.worker import (
+    ChainEvent,
+    JobContext,
+    JobRequest,
+    ListenerSpec,
+    PermanentJobError,
+    Subscription,
+    WorkerConfig,
+    current_worker_config,
+    job_task,
+    make_worker_app,
+)
+
+TASK_NAME = "insitu.inference.serve"
+REJECT_BAD_REQUEST = 4001
+
+app = make_worker_app("insitu-inference")
+
+
+@cache
+def _market() -> Any:
+    from insitu.compute.provider import market_for
+
+    return market_for(current_worker_config())
+
+
+@cache
+def _account() -> LocalAccount:
+    from insitu.chain import load_keystore
+
+    config = current_worker_config()
+    if config.keystore is None:
+        raise PermanentJobError("no_keystore", f"{config.path} has no [keystore]; cannot sign.")
+    return load_keystore(config.keystore.path, config.keystore.password())
+
+
+@cache
+def _model(asset: str) -> Any:
+    path = current_worker_config().asset(asset).data
+    with open(path, "rb") as handle:
+        return pickle.load(handle)  # the owner's own file (see the module docstring)
+
+
+@cache
+def _offer(asset: str) -> Any:
+    from insitu.inference.offer import InferenceOffer
+
+    return InferenceOffer.from_extra(_market().metadata(bytes.fromhex(asset[2:])).extra)
+
+
+@worker_ready.connect
+def _warm_up(**_: Any) -> None:
+    """Decrypt the key, load the models and offers in the background once the worker is up, so
+    the first buyer does not wait for them (the keystore's scrypt alone takes about a second)."""
+
+    def load() -> None:
+        try:
+            _account()
+            for asset in current_worker_config().assets:
+                _model(asset.lower())
+                _offer(asset.lower())
+        except Exception as exc:  # the job reports the same failure with its own context
+            logging.getLogger("insitu.inference").warning("warm-up failed: %s", exc)
+
+    threading.Thread(target=load, name="inference-warm-up", daemon=True).start()
+
+
+def _reject_bad_request(job_id: str, payload: dict[str, Any], error: PermanentJobError) -> None:
+    if error.reason_code != "bad_request":
+        return
+    agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
+    _market().escrow.reject(_account(), agreement, REJECT_BAD_REQUEST)
+
+
+@job_task(
+    app,
+    name=TASK_NAME,
+    max_attempts=3,
+    backoff_base=0.5,
+    backoff_max=5.0,
+    on_permanent_failure=_reject_bad_request,
+)
+def serve(ctx: JobContext, payload: dict[str, Any]) -> str | None:
+    """Serve one agreement's private-inference session and get paid per delivered row."""
+    from insitu.inference.owner import serve_agreement
+    from insitu.mpc import PeerTimeout, ProtocolAbort
+
+    asset = str(payload["asset"]).lower()
+    agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
+    timeout = float(current_worker_config().options.get("peer_timeout", 30.0))
+    market = _market()
+    try:
+        delivery = serve_agreement(
+            market.escrow,
+            market.store,
+            _account(),
+            _model(asset),
+            _offer(asset),
+            agreement,
+            timeout=timeout,
+            before_fulfil=ctx.ensure_owner,
+        )
+    except OfferError as exc:
+        raise PermanentJobError("bad_request", str(exc)) from exc
+    except PeerTimeout as exc:
+        raise PermanentJobError("buyer_gone", str(exc)) from exc
+    except ProtocolAbort as exc:
+        raise PermanentJobError("protocol_abort", str(exc)) from exc
+    if delivery is None:
+        return "already-settled"
+    return json.dumps(
+        {
+            "rows": delivery.rows,
+            "payout": str(delivery.payout),
+            "refund": str(delivery.refund),
+            "commitment": "0x" + delivery.commitment.hex(),
+            "bytes": delivery.bytes_exchanged,
+            "online_seconds": round(delivery.online_seconds, 4),
+            "dealer_seconds": round(delivery.dealer_seconds, 4),
+            "tx": delivery.tx_hash,
+        }
+    )
+
+
+def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:
+    """Route ``AgreementCreated`` on this worker's inference assets to ``serve``."""
+    escrow_address = config.contracts.get("AgreementEscrow")
+    if not escrow_address:
+        raise PermanentJobError(
+            "no_contract", f'{config.path} needs [contracts] AgreementEscrow = "0x...".'
+        )
+    escrow = web3.eth.contract(
+        address=Web3.to_checksum_address(escrow_address),
+        abi=load_artifact("AgreementEscrow")["abi"],
+    )
+    served = {a.lower() for a in config.assets}
+
+    def route(event: ChainEvent) -> JobRequest | None:
+        asset = str(event.args["assetId"]).lower()
+        if asset not in served:
+            return None
+        agreement = str(event.args["agreementId"]).lower()
+        return JobRequest(
+            TASK_NAME, f"inference:{agreement}", {"agreement_id": agreement, "asset": asset}
+        )
+
+    return ListenerSpec([Subscription(escrow.address, [escrow.events.AgreementCreated])], route)

@@ -1,0 +1,25 @@
+"""The demo's generator-session step on the test stack (starts and stops its own workers)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from conftest import SynthEnv
+from rich.console import Console
+
+from insitu.demo.synth_step import run_synth_demo
+
+
+@pytest.mark.slow
+def test_synth_demo_step(synth_env: SynthEnv) -> None:
+    out = io.StringIO()
+    started = time.monotonic()
+    summary = run_synth_demo(synth_env.market, Console(file=out, width=120), synth_env.endpoints)
+    elapsed = time.monotonic() - started
+    assert summary["scores"][3] == 0 and all(s > 0 for s in summary["scores"][:3])
+    assert summary["payouts"][3] == min(summary["payouts"])
+    assert summary["sample_columns"] == ["amt_cents", "txn_hour", "temp_f", "mcc", "is_fraud"]
+    assert "rejected" in out.getvalue()
+    assert elapsed < 40, summary["timings"]
