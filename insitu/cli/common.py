@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +11,8 @@ from rich.console import Console
 
 from insitu.errors import InsituError
 
-console = Console()
+# Piped or logged output (CI, `make demo | tee`) gets wide tables instead of rich's 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=140)
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """`insitu demo`: start what is missing, run every demo flow, print the reports, stop.
 
 1. the marketplace flow: publish, a signed (EIP-712 + permit) purchase, delivery, payment;
-2. the main demo: credit-card fraud detection trained federatedly across banks, with
+2. private inference: two models sold per prediction on secret shares;
+3. the main demo: credit-card fraud detection trained federatedly across banks, with
    Shapley-weighted rewards paid on-chain and a Markdown report with plots.
 
 Everything runs on the local stack unless URLs are configured (see ``insitu.config``); the demo
@@ -17,6 +18,7 @@ from rich.console import Console
 from insitu.chain import connect
 from insitu.config import Settings, load_settings
 from insitu.demo.fraud import run_fraud_demo
+from insitu.demo.inference_step import run_inference_demo
 from insitu.demo.ledger import DemoLedger
 from insitu.demo.marketplace import Cast, run_marketplace_flow
 from insitu.market import Marketplace, ensure_deployment
@@ -51,6 +53,9 @@ def run_demo(settings: Settings | None = None, console: Console | None = None) -
         ledger.end_phase()
         console.print(ledger.table())
         console.print(ledger.phase_table())
+
+        console.rule("[bold]Private inference: predictions paid per row, on secret shares")
+        run_inference_demo(market, console, endpoints)
 
         console.rule("[bold]Main demo: credit-card fraud across banks")
         report = run_fraud_demo(settings, console, endpoints=endpoints)
