@@ -7,8 +7,8 @@ labels). The data scientist escrows the prices and a reward pool in a generator 
 ε = 4; each provider's worker (a real Celery worker + listener) fits its DP contribution next to
 its rows; the coordinator's worker combines them on the validation set, rejects the flipped
 one, commits the generator and finalizes; a provider samples in its own encoding; after the
-challenge window (skipped with ``evm_increaseTime``, local chains only) everyone is paid. The workers are
-started and stopped here. The data is SYNTHETIC.
+challenge window (skipped with ``evm_increaseTime``, local chains only) everyone is paid. The
+workers are started and stopped here. The data is SYNTHETIC.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 import redis
 from rich.console import Console
 from rich.table import Table
+from web3.types import RPCEndpoint
 
 from insitu.chain import AccessMode, dev_accounts
 from insitu.chain.session import SessionStatus
@@ -251,8 +252,8 @@ def run_synth_demo(market: Marketplace, console: Console, endpoints: Endpoints) 
 
         if w3.eth.chain_id in DEV_CHAIN_IDS:
             window = market.sessions.get(sid).challenge_window
-            w3.provider.make_request("evm_increaseTime", [window + 1])
-            w3.provider.make_request("evm_mine", [])
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [window + 1])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             claims = claim_all(market.sessions, scientist, sid)
             paid = {
                 int(log["args"]["index"]): int(log["args"]["price"] + log["args"]["reward"])

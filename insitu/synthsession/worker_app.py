@@ -54,6 +54,9 @@ ROLES = ("provider", "coordinator")
 
 app = make_worker_app("insitu-synth")
 log = logging.getLogger(__name__)
+#: Held by the warm-up while it imports: a task waits for it rather than importing the same
+#: modules concurrently from another thread (which can fail on partially initialised modules).
+_warming = threading.Lock()
 
 
 # ------------------------------------------------------------------ per-process resources
@@ -159,8 +162,9 @@ def _outcomes(result: dict[int, Any]) -> str:
 
 @worker_ready.connect
 def _start_warm_up(**_: Any) -> None:
-    # In a thread, so the worker takes jobs at once; a job arriving meanwhile waits on the
-    # import lock instead of paying the imports a second time.
+    # In a thread, so the worker takes jobs at once; a job arriving meanwhile waits for it. The
+    # lock is taken here, before the thread starts, so that no job can slip in ahead of it.
+    _warming.acquire()
     threading.Thread(target=_warm_up, name="synth-warm-up", daemon=True).start()
 
 
@@ -174,6 +178,13 @@ def _warm_up() -> None:
     except Exception:
         # The first job repeats this and fails with a clear error; the process must not die.
         log.exception("warm-up of the synth worker process failed")
+    finally:
+        _warming.release()
+
+
+def _after_warm_up() -> None:
+    with _warming:
+        pass
 
 
 # ------------------------------------------------------------------ tasks
@@ -182,6 +193,7 @@ def _warm_up() -> None:
 @job_task(app, name=ACCEPT, max_attempts=5, backoff_base=0.5, backoff_max=5.0)
 def accept(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Accept a generator session listing this provider's assets (within its ε budget)."""
+    _after_warm_up()
     from insitu.synthsession.errors import NotAGeneratorSession
     from insitu.synthsession.provider import accept_generator_session
 
@@ -195,6 +207,7 @@ def accept(ctx: JobContext, payload: dict[str, Any]) -> str | None:
 @job_task(app, name=CONTRIBUTE, max_attempts=20, backoff_base=0.2, backoff_max=2.0)
 def contribute(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Fit the DP contribution next to the data and commit it (idempotent)."""
+    _after_warm_up()
     from insitu.synthsession.errors import NotAGeneratorSession, NotReady
     from insitu.synthsession.provider import contribute as run
 
@@ -210,13 +223,15 @@ def contribute(ctx: JobContext, payload: dict[str, Any]) -> str | None:
 @job_task(app, name=COMBINE, max_attempts=20, backoff_base=0.2, backoff_max=2.0)
 def combine(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Wait for the contributions (round timeout), combine, commit the generator, finalize."""
+    _after_warm_up()
     from insitu.synthsession.errors import NotAGeneratorSession, NotReady
 
     sid = _session(payload)
     # The round's clock starts at the first delivery and survives re-deliveries.
     key = f"insitu:synth:opened:{sid.hex()}"
     ctx.redis.set(key, str(time.time()), nx=True, ex=7 * 24 * 3600)
-    opened_at = float(ctx.redis.get(key) or time.time())
+    stored = ctx.redis.get(key)
+    opened_at = float(stored) if isinstance(stored, bytes | str) else time.time()
     try:
         return str(_combiner().run(sid, opened_at))
     except NotAGeneratorSession:

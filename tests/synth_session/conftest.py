@@ -18,9 +18,9 @@ from eth_account.signers.local import LocalAccount
 from synth_session_data import card_schema, cents_mapping, make_rows, plant_canaries
 from web3 import Web3
 
-from insitu.chain import AccessMode, PaymentToken, connect, deploy_all, dev_accounts
+from insitu.chain import AccessMode, PaymentToken, connect, dev_accounts
 from insitu.config import LocalStackSettings, Settings
-from insitu.market import Marketplace
+from insitu.market import Marketplace, ensure_deployment
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
 from insitu.stack.stack import Endpoints
@@ -80,7 +80,8 @@ def synth_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthEnv]:
         store = open_store(endpoints.ipfs_url, endpoints.ipfs_store_dir)
         operator, scientist, coordinator, *providers = dev_accounts(7)
         start_block = int(w3.eth.block_number)
-        market = Marketplace(w3, deploy_all(w3, operator), store)
+        # Saved under the home, so that the CLI (INSITU_HOME=home) finds it.
+        market = Marketplace(w3, ensure_deployment(w3, settings, operator)[0], store)
         schema = card_schema()
         template_cid, algorithm = publish_generator_template(store, schema)
         rng = np.random.default_rng(11)

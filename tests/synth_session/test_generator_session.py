@@ -30,6 +30,9 @@ from insitu.synthsession.sdk import (
 
 EPSILON = 8.0
 FLIPPED = 3
+#: A fixed salt fixes the session id, hence the providers' DP noise (seeded from key, session
+#: and slot): with fixed data and the deterministic combiner, the verdicts are reproducible.
+SALT = keccak(b"insitu-synth-session-test")
 
 
 def _provider_txs(env: SynthEnv) -> list[bytes]:
@@ -91,15 +94,15 @@ def test_generator_session_on_worker_processes(synth_env: SynthEnv, tmp_path: Pa
     try:
         created = create_generator_session(
             env.market, env.scientist, env.assets, config, reward_pool=POOL,
-            coordinator=env.coordinator.address,
+            coordinator=env.coordinator.address, salt=SALT,
         )  # fmt: skip
         sid = created.session_id
         try:
             wait_accepted(sessions, sid, timeout=30)  # the providers' workers accept
             sessions.start(env.scientist, sid)
             wait_status(sessions, sid, {SessionStatus.FINALIZED}, timeout=60)
-        except Exception:
-            pytest.fail(f"session did not finalize:\n{federation.logs(25)}")
+        except Exception as exc:
+            pytest.fail(f"session did not finalize ({exc!r}):\n{federation.logs(40)}")
     finally:
         federation.stop()
     assert all(u.status()[0].pid is None and u.status()[1].pid is None for u in federation.units)

@@ -4,13 +4,16 @@ budget above its own, a replayed contribution rejected as invalid, and tamper ch
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import POOL, SynthEnv
 from synth_session_data import cents_mapping
+from typer.testing import CliRunner
 
 from insitu.chain.session import SessionStatus
+from insitu.cli import app
 from insitu.storage import ContentStore
 from insitu.synth.api import fit_contribution
 from insitu.synth.schema import LocalMapping
@@ -52,7 +55,7 @@ def _combiner(env: SynthEnv) -> Combiner:
     )
 
 
-def test_join_without_worker_and_replayed_contribution(synth_env: SynthEnv) -> None:
+def test_join_without_worker_and_replayed_contribution(synth_env: SynthEnv, tmp_path: Path) -> None:
     env = synth_env
     sessions, store = env.market.sessions, env.market.store
     sid = _session(env, [0, 1])
@@ -86,6 +89,21 @@ def test_join_without_worker_and_replayed_contribution(synth_env: SynthEnv) -> N
 
     sample = request_synthetic_sample(env.market, sid, 500, LocalMapping.identity(env.schema))
     assert list(sample.columns) == env.schema.names and len(sample) == 500
+
+    # The same through the CLI, configured like a user's shell.
+    shell = {"INSITU_HOME": str(env.settings.home), "INSITU_RPC_URL": env.endpoints.rpc_url}
+    status = CliRunner().invoke(app, ["synth", "session", "status", "0x" + sid.hex()], env=shell)
+    assert status.exit_code == 0, status.output
+    assert '"FINALIZED"' in status.output and '"accepted": false' in status.output
+    out = tmp_path / "synthetic.csv"
+    sampled = CliRunner().invoke(
+        app,
+        ["synth", "session", "sample", "0x" + sid.hex(), "--mapping", str(env.mappings[1]),
+         "--n", "200", "--out", str(out)],
+        env=shell,
+    )  # fmt: skip
+    assert sampled.exit_code == 0, sampled.output
+    assert list(pd.read_csv(out).columns) == cents_mapping().local_names
 
 
 def test_provider_refuses_a_budget_above_its_own(synth_env: SynthEnv) -> None:
