@@ -2,7 +2,8 @@
 
 1. the marketplace flow: publish, a signed (EIP-712 + permit) purchase, delivery, payment;
 2. private inference: two models sold per prediction on secret shares;
-3. the main demo: credit-card fraud detection trained federatedly across banks, with
+3. federated synthetic data: DP generators combined, a flipped-label contributor rejected;
+4. the main demo: credit-card fraud detection trained federatedly across banks, with
    Shapley-weighted rewards paid on-chain and a Markdown report with plots.
 
 Everything runs on the local stack unless URLs are configured (see ``insitu.config``); the demo
@@ -21,6 +22,7 @@ from insitu.demo.fraud import run_fraud_demo
 from insitu.demo.inference_step import run_inference_demo
 from insitu.demo.ledger import DemoLedger
 from insitu.demo.marketplace import Cast, run_marketplace_flow
+from insitu.demo.synth_step import run_synth_demo
 from insitu.market import Marketplace, ensure_deployment
 from insitu.stack import LocalStack
 from insitu.storage import open_store
@@ -56,6 +58,9 @@ def run_demo(settings: Settings | None = None, console: Console | None = None) -
 
         console.rule("[bold]Private inference: predictions paid per row, on secret shares")
         run_inference_demo(market, console, endpoints)
+
+        console.rule("[bold]Federated synthetic data: DP generators, validated combination")
+        run_synth_demo(market, console, endpoints)
 
         console.rule("[bold]Main demo: credit-card fraud across banks")
         report = run_fraud_demo(settings, console, endpoints=endpoints)
