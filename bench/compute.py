@@ -65,6 +65,7 @@ class Row:
     e2e_p95: float
     jobs: int
     jobs_per_min: float
+    service_p50: float
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -143,9 +144,11 @@ def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst
         assert all(r is not None and r.state.value == "done" for r in records), records
         first = min(r.started_at for r in records if r and r.started_at)
         last = max(r.finished_at for r in records if r and r.finished_at)
+        service = [r.finished_at - r.started_at for r in records
+                   if r and r.finished_at and r.started_at]
         return Row(label, processes, statistics.median(starts), _pct(starts, 0.95),
                    statistics.median(e2e), _pct(e2e, 0.95), n_burst,
-                   n_burst / (last - first) * 60)
+                   n_burst / (last - first) * 60, statistics.median(service))
     finally:
         if unit is not None:
             unit.stop()
@@ -156,18 +159,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=60, help="backlog size per configuration")
     parser.add_argument("--latency-jobs", type=int, default=20)
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the fresh-interpreter comparison")
     args = parser.parse_args()
-    configs = [("zygote", 1, True, args.jobs), ("zygote", 2, True, args.jobs)]
+    configs = [("zygote", n, True, args.jobs) for n in args.processes]
     if not args.no_baseline:
         configs.append(("fresh interpreter per job", 2, False, max(10, args.jobs // 3)))
     rows = []
+    load_before = os.getloadavg()[0]
     for label, processes, zygote, jobs in configs:
         row = run_config(label, processes, zygote, args.latency_jobs, jobs)
         print(f"{label:28} x{processes}: start p50 {row.start_p50 * 1000:.0f} ms "
               f"p95 {row.start_p95 * 1000:.0f} ms | purchase→result p50 {row.e2e_p50:.2f} s "
-              f"p95 {row.e2e_p95:.2f} s | {row.jobs_per_min:.0f} jobs/min ({row.jobs} jobs)",
+              f"p95 {row.e2e_p95:.2f} s | {row.jobs_per_min:.0f} jobs/min ({row.jobs} jobs, "
+              f"{row.service_p50 * 1000:.0f} ms per job p50)",
               flush=True)
         rows.append(row)
     lines = [
@@ -181,16 +187,18 @@ def main() -> None:
         f"{args.latency_jobs} sequential purchases for latency (after warm-up); a backlog bought "
         "while the worker was stopped for throughput (jobs / (last done − first started)). "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}. Produced by `bench/compute.py`.",
+        f"{platform.python_version()}; 1-min load average {load_before:.1f} before the run and "
+        f"{os.getloadavg()[0]:.1f} after it (the machine is shared, so expect noise). Produced "
+        "by `bench/compute.py`.",
         "",
         "| sandbox launch | worker processes | event → job started p50 | p95 "
-        "| purchase → decrypted result p50 | p95 | jobs/min (backlog) |",
-        "|---|---|---|---|---|---|---|",
+        "| purchase → decrypted result p50 | p95 | jobs/min (backlog) | job run time p50 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r.label} | {r.processes} | {r.start_p50 * 1000:.0f} ms "
                      f"| {r.start_p95 * 1000:.0f} ms | {r.e2e_p50:.2f} s | {r.e2e_p95:.2f} s "
-                     f"| {r.jobs_per_min:.0f} ({r.jobs} jobs) |")
+                     f"| {r.jobs_per_min:.0f} ({r.jobs} jobs) | {r.service_p50 * 1000:.0f} ms |")
     lines += [
         "",
         "Targets (issue 3): event → start p50 < 1 s on the local chain; ≥ 120 small jobs/min "

@@ -77,6 +77,8 @@ TASK_NAME = "insitu.compute.run"
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ChainUnavailable, KuboUnreachable,
                                                      Web3RPCError)
 _SESSION_TTL = 400 * 24 * 3600
+#: Attempts (with backoff, ~7 s in all) a federated job waits for its sibling agreements.
+MAX_PARTICIPANT_WAITS = 4
 
 
 def reject_code(reason_code: str) -> Reason:
@@ -174,7 +176,8 @@ class ComputeProvider:
 
     # ------------------------------------------------------------------ the job
 
-    def run(self, agreement_id: bytes, ensure_owner: Callable[[], None] = lambda: None) -> str:
+    def run(self, agreement_id: bytes, ensure_owner: Callable[[], None] = lambda: None,
+            attempt: int = 1) -> str:
         """Run one agreement end to end; returns the result CID (or the settled status)."""
         agreement = self.market.escrow.get(agreement_id)
         if agreement.status is not AgreementStatus.LOCKED:
@@ -190,7 +193,7 @@ class ComputeProvider:
         data_path = self._data_path(asset_hex)
         doc = self._job_document(created)
         package = self._package(doc, created.algorithm_hash)
-        inputs = self._secure_sum_inputs(doc, created) if doc.secure_sum else {}
+        inputs = self._secure_sum_inputs(doc, created, attempt) if doc.secure_sum else {}
         workdir = self.config.state_dir / "jobs" / agreement_id.hex()
         shutil.rmtree(workdir, ignore_errors=True)  # leftovers of a killed attempt
         try:
@@ -292,7 +295,8 @@ class ComputeProvider:
             tmp.replace(cache)
         return data  # a mismatch is reported by the sandbox as HASH_MISMATCH
 
-    def _secure_sum_inputs(self, doc: JobDocument, created: AgreementCreated) -> dict[str, Any]:
+    def _secure_sum_inputs(self, doc: JobDocument, created: AgreementCreated,
+                           attempt: int) -> dict[str, Any]:
         assert doc.secure_sum is not None
         secure = doc.secure_sum
         mine = "0x" + public_key_from_private(self.account.key).hex()
@@ -306,6 +310,10 @@ class ComputeProvider:
         same_query = {log["args"]["terms"]["provider"] for log in logs
                       if bytes(log["args"]["paramsHash"]) == created.params_hash}
         missing = others - same_query
+        if missing and attempt >= MAX_PARTICIPANT_WAITS:
+            raise fail(Reason.BAD_PARAMS, f"secure_sum participants {sorted(missing)} never got "
+                       "an agreement with this job document: every participant must be a "
+                       "provider the consumer buys the same query from.")
         if missing:
             # The consumer creates one agreement per provider in turn: give it a moment.
             raise TransientError(f"secure_sum participants {sorted(missing)} have no agreement "

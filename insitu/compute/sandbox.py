@@ -95,6 +95,11 @@ def folder_size(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_dir())
 
 
+def child_env(scratch: Path) -> dict[str, str]:
+    """The scrubbed environment a sandboxed job (and the zygote that forks it) runs with."""
+    return _child_env(scratch)
+
+
 def _child_env(scratch: Path) -> dict[str, str]:
     # A clean environment: the worker's env may hold keys and URLs the algorithm must not see.
     return {

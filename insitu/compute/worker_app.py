@@ -31,7 +31,7 @@ from insitu.compute.provider import (
     ComputeProvider,
     reject_code,
 )
-from insitu.compute.sandbox import _child_env
+from insitu.compute.sandbox import child_env
 from insitu.compute.zygote import Zygote
 from insitu.toolchain.artifacts import load_artifact
 from insitu.worker import (
@@ -63,7 +63,7 @@ def _zygote() -> Zygote | None:
         return None
     scratch = config.state_dir / "zygote"
     scratch.mkdir(parents=True, exist_ok=True)
-    return Zygote(_child_env(scratch), log_path=config.state_dir / f"zygote-{os.getpid()}.log")
+    return Zygote(child_env(scratch), log_path=config.state_dir / f"zygote-{os.getpid()}.log")
 
 
 def provider() -> ComputeProvider:
@@ -136,7 +136,7 @@ def ping() -> str:
 def run(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Run the compute agreement ``payload["agreement_id"]``; returns the result CID."""
     agreement = bytes.fromhex(payload["agreement_id"][2:])
-    return provider().run(agreement, ensure_owner=ctx.ensure_owner)
+    return provider().run(agreement, ensure_owner=ctx.ensure_owner, attempt=ctx.attempt)
 
 
 def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:

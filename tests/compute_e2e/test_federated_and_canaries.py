@@ -3,13 +3,18 @@ raw row of private data is in anything a worker published (IPFS blocks, transact
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from e2e_harness import E2E, NUMBER_CANARIES, SHIPMENT_CANARIES, STRING_CANARIES
 from hexbytes import HexBytes
 
+from insitu.chain import AgreementStatus
 from insitu.compute.buyer import request_compute, run_federated_query, wait_for_result
 from insitu.compute.canary import find_canaries
+from insitu.compute.job_document import SecureSum
+from insitu.compute.reasons import Reason
+from insitu.crypto.ecies import public_key_from_private
 from insitu.worker import WorkerUnit
 
 #: (shipments, flagged, too warm, too cold) planted in each carrier's readings.
@@ -36,6 +41,33 @@ def test_federated_coldchain_query_reveals_only_the_combined_counts(
         assert document["masked"] is True
         assert tuple(document["values"]) != truth
         assert all(v > 2**32 for v in document["values"])  # uniformly random mod 2^64
+
+
+def test_federated_job_refuses_fake_participants_and_reused_sessions(
+        e2e: E2E, provider_b_unit: WorkerUnit) -> None:
+    algorithm = e2e.algorithms["coldchain_query"].asset_id
+    key_a = "0x" + public_key_from_private(e2e.provider.key).hex()
+    key_b = "0x" + public_key_from_private(e2e.provider_b.key).hex()
+    # The buyer lists a key it holds itself: it could strip provider A's mask. No agreement with
+    # that "provider" exists, so provider A's worker refuses after waiting for one.
+    fake = "0x" + public_key_from_private(e2e.relayer.key).hex()
+    rigged = SecureSum("0x" + os.urandom(32).hex(), (key_a, fake), 4)
+    bad = request_compute(e2e.market, e2e.consumer, e2e.datasets["carrier_a"], algorithm,
+                          {}, secure_sum=rigged).agreement_id
+    # A replay of a finished query's session on provider B alone (same document as before).
+    session = SecureSum("0x" + os.urandom(32).hex(), (key_a, key_b), 4)
+    first = [request_compute(e2e.market, e2e.consumer, e2e.datasets[d], algorithm, {},
+                             secure_sum=session).agreement_id for d in ("carrier_a", "carrier_b")]
+    e2e.wait_settled(first)
+    replay = request_compute(e2e.market, e2e.consumer, e2e.datasets["carrier_b"], algorithm,
+                             {}, secure_sum=session).agreement_id
+    e2e.wait_settled([bad, replay])
+    for agreement, words in ((bad, "never got an agreement"), (replay, "already used")):
+        assert e2e.status(agreement) is AgreementStatus.REJECTED
+        [event] = e2e.events("AgreementRejected", agreement)
+        assert event["args"]["reason"] == Reason.BAD_PARAMS
+        letter = e2e.store.dead_letter("0x" + agreement.hex())
+        assert letter is not None and words in letter.message
 
 
 def _blocks(store_dir: Path) -> list[tuple[str, bytes]]:

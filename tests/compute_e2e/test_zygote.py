@@ -15,7 +15,7 @@ from e2e_harness import write_algorithm
 from insitu.compute.builtin import builtin_package
 from insitu.compute.package import algorithm_hash, pack
 from insitu.compute.reasons import Reason
-from insitu.compute.sandbox import Limits, _child_env, run_algorithm
+from insitu.compute.sandbox import Limits, child_env, run_algorithm
 from insitu.compute.zygote import Zygote, ZygoteError
 
 
@@ -24,7 +24,7 @@ def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
     os.environ["INSITU_ZYGOTE_TEST_SECRET"] = "provider-secret-7731"
     try:
         scratch = tmp_path_factory.mktemp("zygote")
-        z = Zygote(_child_env(scratch), log_path=scratch / "zygote.log")
+        z = Zygote(child_env(scratch), log_path=scratch / "zygote.log")
         z.start()
         yield z
         z.stop()
@@ -113,7 +113,7 @@ def test_small_sklearn_job_starts_fast(zygote: Zygote, tmp_path: Path) -> None:
 
 def test_a_zygote_dying_mid_job_fails_the_launch_and_is_restarted(tmp_path: Path,
                                                                    table: Path) -> None:
-    z = Zygote(_child_env(tmp_path), log_path=tmp_path / "z.log")
+    z = Zygote(child_env(tmp_path), log_path=tmp_path / "z.log")
     try:
         z.start()
         pid = z.pid
