@@ -1,6 +1,8 @@
 """`insitu demo`: start what is missing, run every demo flow, print the reports, stop.
 
 1. the marketplace flow: publish, a signed (EIP-712 + permit) purchase, delivery, payment;
+   then compute-to-data: a scikit-learn job run by a provider's worker next to its data, and a
+   federated cold-chain query across two carriers that reveals only the combined counts;
 2. private inference: two models sold per prediction on secret shares;
 3. federated synthetic data: DP generators combined, a flipped-label contributor rejected;
 4. the main demo: credit-card fraud detection trained federatedly across banks, with
@@ -18,6 +20,7 @@ from rich.console import Console
 
 from insitu.chain import connect
 from insitu.config import Settings, load_settings
+from insitu.demo.compute_step import run_compute_demo
 from insitu.demo.fraud import run_fraud_demo
 from insitu.demo.inference_step import run_inference_demo
 from insitu.demo.ledger import DemoLedger
@@ -52,6 +55,9 @@ def run_demo(settings: Settings | None = None, console: Console | None = None) -
         store = open_store(endpoints.ipfs_url, endpoints.ipfs_store_dir)
         market = Marketplace(w3, deployment, store)
         run_marketplace_flow(market, cast, ledger)
+        run_compute_demo(
+            market, cast, rpc_url=endpoints.rpc_url, redis_url=endpoints.redis_url, ledger=ledger
+        )
         ledger.end_phase()
         console.print(ledger.table())
         console.print(ledger.phase_table())

@@ -39,7 +39,7 @@ from insitu.chain import (
 )
 from insitu.chain.types import Asset
 from insitu.config import Settings, load_settings
-from insitu.errors import InsituError
+from insitu.errors import ConfigError, InsituError
 from insitu.market.deployments import find_deployment
 from insitu.market.metadata import AssetMetadata, MetadataError, load_metadata, parse_metadata
 from insitu.storage import ContentStore, open_store
@@ -90,7 +90,19 @@ class Marketplace:
         self.registry = AssetRegistry(w3, deployment.registry)
         self.escrow = AgreementEscrow(w3, deployment.escrow)
         self.token = PaymentToken(w3, deployment.token)
-        self.sessions = FederatedSession(w3, deployment.session)
+        self._sessions: FederatedSession | None = None
+
+    @property
+    def sessions(self) -> FederatedSession:
+        """The deployment's ``FederatedSession`` contract."""
+        if not self.deployment.session:
+            raise ConfigError(
+                f"the deployment of chain {self.deployment.chain_id} predates the session "
+                "contract: run `insitu deploy` again."
+            )
+        if self._sessions is None:
+            self._sessions = FederatedSession(self.w3, self.deployment.session)
+        return self._sessions
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> Marketplace:

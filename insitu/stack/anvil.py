@@ -51,6 +51,10 @@ def rpc_chain_id(url: str, timeout: float = 3.0) -> int:
     return int(reply.json()["result"], 16)
 
 
+#: Recent block states anvil keeps in memory (none are written to disk).
+KEPT_STATES = 256
+
+
 class AnvilService(LocalService):
     """anvil on ``127.0.0.1:<anvil_port>`` with the deterministic dev accounts.
 
@@ -88,8 +92,10 @@ class AnvilService(LocalService):
             "--mnemonic", DEV_MNEMONIC,
             "--accounts", str(DEV_ACCOUNTS),
             # Without it anvil writes old states under ~/.foundry/anvil/tmp (gigabytes after long
-            # runs, never cleaned) and slows down; see TOOLCHAIN.md.
-            "--prune-history",
+            # runs, never cleaned) and slows down; see TOOLCHAIN.md. The bare flag keeps no old
+            # state at all, so an eth_call at "latest" racing a new block, or a replay at the
+            # block before a reverted transaction, fails: keep the last states in memory.
+            "--prune-history", str(KEPT_STATES),
             # Errors still reach the log; per-request lines would grow it without bound.
             "--silent",
         ]  # fmt: skip
