@@ -11,16 +11,13 @@ occurrence of each step is reported separately where it writes a storage slot fr
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_utils import keccak
+from gas_table import run_and_write
 
 from insitu.chain import (
     NATIVE_TOKEN,
@@ -32,9 +29,7 @@ from insitu.chain import (
     deploy_all,
     dev_accounts,
 )
-from insitu.chain.devnode import ephemeral_anvil
 from insitu.chain.session import FederatedSession, deploy_session
-from insitu.stack.anvil import find_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gas_session.md"
 # A realistic CIDv1 (59 characters) for every CID argument.
@@ -222,35 +217,9 @@ def render(rows: list[Row], anvil: str) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def chain_url() -> Iterator[str]:
-    """$INSITU_RPC_URL, or a throwaway anvil for the run."""
-    url = os.environ.get("INSITU_RPC_URL")
-    if url:
-        yield url
-        return
-    with ephemeral_anvil() as local:
-        yield local
-
-
-def anvil_version() -> str:
-    try:
-        out = subprocess.run([str(find_anvil()), "--version"], capture_output=True, text=True)
-        return out.stdout.strip().splitlines()[0]
-    except (OSError, IndexError):
-        return "anvil"
-
-
 def main() -> int:
     """Run, print and write the report."""
-    with chain_url() as url:
-        rows = Bench(url).run()
-    text = render(rows, anvil_version())
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    print(f"wrote {RESULTS}", file=sys.stderr)
-    return 0
+    return run_and_write(lambda url: Bench(url).run(), render, RESULTS)
 
 
 if __name__ == "__main__":

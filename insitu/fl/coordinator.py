@@ -137,9 +137,9 @@ class Coordinator:
                     f"Session {view.hex_id} passed its deadline in round {chain_round}; anyone "
                     "may now expire it (participants that worked are paid their price)."
                 )
-            answered = _bits(state.round_mask)
+            answered = mask_bits(state.round_mask)
             decision = decide_round(
-                _bits(state.accepted_mask),
+                mask_bits(state.accepted_mask),
                 answered,
                 state.min_participants,
                 self.clock() - opened_at,
@@ -202,7 +202,7 @@ class Coordinator:
         self, view: SessionView, chain_round: int, template: Any, X_val: pd.DataFrame
     ) -> Strategy:
         config = view.config
-        expected = len(_bits(view.state().accepted_mask))
+        expected = len(mask_bits(view.state().accepted_mask))
         seed = None
         if config.dp:
             seed = int.from_bytes(
@@ -298,30 +298,62 @@ class Coordinator:
         if state.round < view.config.chain_rounds:
             raise RoundNotOpen(f"Session {view.hex_id} still has rounds to aggregate.")
         report = self.value(view)
-        report_cid, report_hash = put(self.store, report.to_json().encode())
         final = view.aggregates()[view.config.chain_rounds - 1]
         scores = report.integer_scores()
         committed = set(state.committed)
         # A participant without updates has value exactly 0; the contract checks it anyway.
         scores = [s if i in committed else 0 for i, s in enumerate(scores)]
-        try:
-            self.sessions.finalize(
-                self.account,
-                session_id,
-                scores,
-                model_hash=final.digest,
-                model_cid=final.cid,
-                report_hash=report_hash,
-                report_cid=report_cid,
-            )
-        except ContractRevert as exc:
-            if exc.error == "WrongStatus":
-                return "already"
-            raise
+        posted = post_final(
+            self.sessions,
+            self.account,
+            self.store,
+            session_id,
+            scores,
+            model_hash=final.digest,
+            model_cid=final.cid,
+            report=report.to_json().encode(),
+        )
+        if not posted:
+            return "already"
         return f"finalized ({report.method}, {report.evaluations} utilities)"
 
 
-def _bits(mask: int) -> list[int]:
+def post_final(
+    sessions: FederatedSession,
+    account: LocalAccount,
+    store: ContentStore,
+    session_id: bytes,
+    scores: Sequence[int],
+    *,
+    model_hash: bytes,
+    model_cid: str,
+    report: bytes,
+) -> bool:
+    """Publish ``report`` and post the final model and scores; False if already finalized.
+
+    A ``WrongStatus`` revert means another delivery of the same job finalized first (the
+    status was read before sending), so it is an outcome rather than an error.
+    """
+    report_cid, report_hash = put(store, report)
+    try:
+        sessions.finalize(
+            account,
+            session_id,
+            scores,
+            model_hash=model_hash,
+            model_cid=model_cid,
+            report_hash=report_hash,
+            report_cid=report_cid,
+        )
+    except ContractRevert as exc:
+        if exc.error == "WrongStatus":
+            return False
+        raise
+    return True
+
+
+def mask_bits(mask: int) -> list[int]:
+    """The participant indices set in a 32-bit session mask."""
     return [i for i in range(32) if mask >> i & 1]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,20 +52,25 @@ def write_worker_config(
     session_contract: str,
     start_block: int = 0,
     visibility_timeout: float = 60.0,
+    app: str = APP,
+    env_prefix: str = "INSITU_FL",
+    asset_keys: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write ``<directory>/<org>.toml`` and an encrypted keystore; returns the config path.
 
     The keystore password goes into the environment variable named in the config (set here in
-    this process, inherited by the worker processes it starts), never into the file.
+    this process, inherited by the worker processes it starts), never into the file. ``app`` is
+    the worker's app module, ``env_prefix`` starts that variable's name, and ``asset_keys`` adds
+    keys after ``data`` to an asset's table (e.g. a generator provider's ``mapping``).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    env = f"INSITU_FL_{spec.organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
+    env = f"{env_prefix}_{spec.organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
     password = os.environ.get(env) or secrets.token_hex(16)
     os.environ[env] = password
     keystore = save_keystore(spec.account, directory / f"{spec.organisation}.key.json", password)
     top: dict[str, Any] = {
         "organisation": spec.organisation,
-        "app": APP,
+        "app": app,
         "rpc_url": rpc_url,
         "redis_url": redis_url,
         "confirmations": 0,
@@ -85,6 +90,8 @@ def write_worker_config(
     lines += [f"{k} = {_toml_value(v)}" for k, v in options.items()]
     for asset, data in spec.assets.items():
         lines += ["", f"[assets.{_toml_value(asset)}]", f"data = {_toml_value(str(data))}"]
+        extra = (asset_keys or {}).get(asset, {})
+        lines += [f"{k} = {_toml_value(v)}" for k, v in extra.items()]
     path = directory / f"{spec.organisation}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -22,7 +22,6 @@ import time
 from functools import cache
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from insitu.chain.session import FederatedSession
@@ -40,6 +39,7 @@ from insitu.worker import (
     job_task,
     make_worker_app,
 )
+from insitu.worker.resources import sessions_for, signing_account, store_for
 
 ACCEPT = "insitu.fl.accept"
 PARTICIPATE = "insitu.fl.participate"
@@ -53,54 +53,15 @@ app = make_worker_app("insitu-fl")
 # ------------------------------------------------------------------ per-process resources
 
 
-@cache
-def _web3(url: str) -> Web3:
-    from insitu.chain import connect
-
-    return connect(url)
-
-
-@cache
-def _account() -> LocalAccount:
-    from insitu.chain import load_keystore
-
-    config = current_worker_config()
-    if config.keystore is None:
-        raise PermanentJobError(
-            "no_keystore", f"{config.path} has no [keystore]; the worker cannot sign."
-        )
-    return load_keystore(config.keystore.path, config.keystore.password())
-
-
-def _sessions(config: WorkerConfig) -> FederatedSession:
-    address = config.contracts.get("FederatedSession")
-    if not address:
-        raise PermanentJobError(
-            "no_contract", f'{config.path} needs [contracts] FederatedSession = "0x...".'
-        )
-    return _cached_sessions(config.rpc_url, address)
-
-
-@cache
-def _cached_sessions(url: str, address: str) -> FederatedSession:
-    return FederatedSession(_web3(url), address)
-
-
-def _store(config: WorkerConfig) -> Any:
-    from insitu.storage import open_store
-
-    return open_store(config.ipfs_url, config.ipfs_store_dir)
-
-
 def _bank() -> Any:
     from insitu.fl.participant import Bank, data_from_csv
 
     config = current_worker_config()
     paths = {bytes.fromhex(a.removeprefix("0x")): str(c.data) for a, c in config.assets.items()}
     return Bank(
-        sessions=_sessions(config),
-        store=_store(config),
-        account=_account(),
+        sessions=sessions_for(config),
+        store=store_for(config),
+        account=signing_account(),
         load_data=data_from_csv(paths),
         assets=frozenset(paths),
     )
@@ -119,10 +80,10 @@ def _coordinator() -> Any:
         raise PermanentJobError(
             "no_validation", f"{config.path}: the coordinator needs [options] validation."
         )
-    account = _account()
+    account = signing_account()
     return Coordinator(
-        sessions=_sessions(config),
-        store=_store(config),
+        sessions=sessions_for(config),
+        store=store_for(config),
         account=account,
         validation=pd.read_csv(validation),
         dp_secret=keccak(b"insitu-dp-noise" + bytes(account.key)),

@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from insitu.chain.errors import ContractRevert
 from insitu.chain.session import FederatedSession, SessionStatus
-from insitu.fl.coordinator import Decision, decide_round
+from insitu.fl.coordinator import Decision, decide_round, mask_bits, post_final
 from insitu.storage import ContentStore
 from insitu.synth.api import combine
 from insitu.synth.contribution import Contribution
@@ -80,9 +80,9 @@ class Combiner:
                     f"Session {view.hex_id} passed its deadline before the combination; anyone "
                     "may now expire it (providers that contributed are paid their price)."
                 )
-            answered = _bits(state.round_mask)
+            answered = mask_bits(state.round_mask)
             decision = decide_round(
-                _bits(state.accepted_mask),
+                mask_bits(state.accepted_mask),
                 answered,
                 state.min_participants,
                 self.clock() - opened_at,
@@ -190,25 +190,16 @@ class Combiner:
         aggregate = view.aggregate()
         doc = view.generator_doc(aggregate)
         scores = scores_of(doc, len(view.created.participants))
-        report_cid, report_hash = put(
-            self.store, report_bytes(doc, view.created.config_cid, aggregate.cid, scores)
+        posted = post_final(
+            self.sessions,
+            self.account,
+            self.store,
+            session_id,
+            scores,
+            model_hash=aggregate.digest,
+            model_cid=aggregate.cid,
+            report=report_bytes(doc, view.created.config_cid, aggregate.cid, scores),
         )
-        try:
-            self.sessions.finalize(
-                self.account,
-                session_id,
-                scores,
-                model_hash=aggregate.digest,
-                model_cid=aggregate.cid,
-                report_hash=report_hash,
-                report_cid=report_cid,
-            )
-        except ContractRevert as exc:
-            if exc.error == "WrongStatus":
-                return "already"
-            raise
+        if not posted:
+            return "already"
         return f"finalized: accepted {doc.accepted} of {doc.included}, scores {scores}"
-
-
-def _bits(mask: int) -> list[int]:
-    return [i for i in range(32) if mask >> i & 1]

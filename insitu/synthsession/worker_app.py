@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from celery.signals import worker_ready
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from insitu.chain.session import FederatedSession
@@ -46,6 +45,7 @@ from insitu.worker import (
     job_task,
     make_worker_app,
 )
+from insitu.worker.resources import sessions_for, signing_account, store_for
 
 ACCEPT = "insitu.synth.accept"
 CONTRIBUTE = "insitu.synth.contribute"
@@ -60,45 +60,6 @@ _warming = threading.Lock()
 
 
 # ------------------------------------------------------------------ per-process resources
-
-
-@cache
-def _web3(url: str) -> Web3:
-    from insitu.chain import connect
-
-    return connect(url)
-
-
-@cache
-def _account() -> LocalAccount:
-    from insitu.chain import load_keystore
-
-    config = current_worker_config()
-    if config.keystore is None:
-        raise PermanentJobError(
-            "no_keystore", f"{config.path} has no [keystore]; the worker cannot sign."
-        )
-    return load_keystore(config.keystore.path, config.keystore.password())
-
-
-def _sessions(config: WorkerConfig) -> FederatedSession:
-    address = config.contracts.get("FederatedSession")
-    if not address:
-        raise PermanentJobError(
-            "no_contract", f'{config.path} needs [contracts] FederatedSession = "0x...".'
-        )
-    return _cached_sessions(config.rpc_url, address)
-
-
-@cache
-def _cached_sessions(url: str, address: str) -> FederatedSession:
-    return FederatedSession(_web3(url), address)
-
-
-def _store(config: WorkerConfig) -> Any:
-    from insitu.storage import open_store
-
-    return open_store(config.ipfs_url, config.ipfs_store_dir)
 
 
 def _provider() -> Any:
@@ -116,9 +77,9 @@ def _provider() -> Any:
         key = bytes.fromhex(asset_id.removeprefix("0x"))
         assets[key] = ProviderAsset(Path(asset.data), Path(mapping))
     return Provider(
-        sessions=_sessions(config),
-        store=_store(config),
-        account=_account(),
+        sessions=sessions_for(config),
+        store=store_for(config),
+        account=signing_account(),
         assets=assets,
         max_epsilon=float(config.options.get("max_epsilon", DEFAULT_MAX_EPSILON)),
     )
@@ -144,9 +105,9 @@ def _combiner() -> Any:
         LocalMapping.from_dict(json.loads(Path(mapping_path).read_text())) if mapping_path else None
     )
     return Combiner(
-        sessions=_sessions(config),
-        store=_store(config),
-        account=_account(),
+        sessions=sessions_for(config),
+        store=store_for(config),
+        account=signing_account(),
         validation=pd.read_csv(validation),
         validation_mapping=mapping,
     )
