@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conftest import Chain
+from chain_helpers import Chain
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chain_helpers import event_names, reverts
-from conftest import Chain
+from chain_helpers import Chain, event_names, reverts
 from eth_utils import keccak
 from session_helpers import (
     ALGO,

@@ -7,90 +7,20 @@ session (fresh salt), so tests never share on-chain state beyond the deployment.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from fl_harness import POOL, PRICE, FLEnv  # noqa: F401 - re-exported to fixtures
 
 from insitu.chain import AccessMode, PaymentToken, connect, deploy_all, dev_accounts
-from insitu.chain.session import FederatedSession, SessionCreation, deploy_session
+from insitu.chain.session import FederatedSession, deploy_session
 from insitu.config import LocalStackSettings, Settings
 from insitu.demo.fraud import fraud_template
-from insitu.federated.data import FederatedDataset, synthetic_fraud
-from insitu.fl.documents import SessionConfig
-from insitu.fl.participant import Bank, data_from_csv
-from insitu.fl.sdk import create_session, publish_template
+from insitu.federated.data import synthetic_fraud
+from insitu.fl.sdk import publish_template
 from insitu.market import Marketplace
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
-from insitu.stack.stack import Endpoints
-from insitu.storage import ContentStore, open_store
-
-PRICE = 3 * 10**18 + 7
-POOL = 10**19 + 3
-
-
-@dataclass
-class FLEnv:
-    """A deployed marketplace with three banks' compute-only datasets and their private CSVs."""
-
-    settings: Settings
-    endpoints: Endpoints
-    w3: Web3
-    store: ContentStore
-    sessions: FederatedSession
-    token: PaymentToken
-    operator: LocalAccount
-    scientist: LocalAccount
-    coordinator: LocalAccount
-    banks: list[LocalAccount]
-    assets: list[bytes]
-    data: FederatedDataset
-    csvs: list[Path]
-    validation_csv: Path
-    template_cid: str
-    algorithm: bytes
-
-    def bank(self, i: int) -> Bank:
-        return Bank(
-            self.sessions,
-            self.store,
-            self.banks[i],
-            data_from_csv({self.assets[i]: str(self.csvs[i])}),
-            frozenset({self.assets[i]}),
-        )
-
-    def config(self, **changes: object) -> SessionConfig:
-        values: dict[str, object] = {
-            "template_cid": self.template_cid,
-            "template_hash": "0x" + self.algorithm.hex(),
-            "features": self.data.features,
-            "target": self.data.target,
-            "classes": [0, 1],
-            "rounds": 2,
-            "stats_round": True,
-            "round_timeout": 20.0,
-            "min_participants": 2,
-        }
-        values.update(changes)
-        return SessionConfig(**values)  # type: ignore[arg-type]
-
-    def create(self, config: SessionConfig) -> SessionCreation:
-        total = PRICE * len(self.assets) + POOL
-        self.token.mint(self.operator, self.scientist.address, total)
-        self.token.approve(self.scientist, self.sessions.address, total)
-        return create_session(
-            self.sessions,
-            self.store,
-            self.scientist,
-            self.assets,
-            config,
-            reward_pool=POOL,
-            coordinator=self.coordinator.address,
-            token=self.token.address,
-        )
+from insitu.storage import open_store
 
 
 @pytest.fixture(scope="session")

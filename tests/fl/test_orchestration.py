@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import POOL, PRICE, FLEnv
 from eth_utils import keccak
+from fl_harness import POOL, PRICE, FLEnv
 
 from insitu.chain.session import SessionStatus
 from insitu.federated.valuation import ValuationReport

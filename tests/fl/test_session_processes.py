@@ -4,8 +4,8 @@ listeners (eight processes), event-driven from creation to finalization, then cl
 from __future__ import annotations
 
 import pytest
-from conftest import POOL, PRICE, FLEnv
 from eth_utils import keccak
+from fl_harness import POOL, PRICE, FLEnv
 
 from insitu.chain.session import SessionStatus
 from insitu.federated.valuation import ValuationReport

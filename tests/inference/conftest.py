@@ -7,15 +7,11 @@ opens its own agreements, so tests share nothing on-chain beyond the deployment 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import numpy as np
 import pytest
 import redis
-from eth_account.signers.local import LocalAccount
-from numpy.typing import NDArray
+from inference_harness import MAX_ROWS, PEER_TIMEOUT, PRICE_PER_ROW, InferenceEnv
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -23,48 +19,13 @@ from sklearn.preprocessing import StandardScaler
 
 from insitu.chain import connect, deploy_all, dev_accounts
 from insitu.config import LocalStackSettings, Settings
-from insitu.inference import InferenceOffer, publish_model
+from insitu.inference import publish_model
 from insitu.inference.launch import owner_workers, write_owner_config
 from insitu.market import Marketplace
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
 from insitu.storage import open_store
-from insitu.worker import JobRecord, JobStore
-
-PRICE_PER_ROW = 10**15 + 1
-MAX_ROWS = 200
-PEER_TIMEOUT = 3.0
-
-
-@dataclass
-class InferenceEnv:
-    """The marketplace, the owner's model asset and worker, and a funded buyer."""
-
-    market: Marketplace
-    owner: LocalAccount
-    buyer: LocalAccount
-    operator: LocalAccount
-    asset: bytes
-    offer: InferenceOffer
-    model: object
-    rows: NDArray[np.float64]
-    jobs: JobStore
-
-    def wait_job(self, agreement: bytes, timeout: float = 30.0) -> JobRecord:
-        """The owner worker's job for ``agreement`` once it has finished."""
-        job_id = f"inference:0x{agreement.hex()}"
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            record = self.jobs.get(job_id)
-            if record is not None and record.state.terminal:
-                return record
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} did not finish within {timeout} s")
-
-    def travel(self, seconds: int) -> None:
-        w3 = self.market.w3
-        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+from insitu.worker import JobStore
 
 
 @pytest.fixture(scope="session")

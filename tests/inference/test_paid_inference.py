@@ -7,7 +7,7 @@ import socket
 
 import numpy as np
 import pytest
-from conftest import MAX_ROWS, PRICE_PER_ROW, InferenceEnv
+from inference_harness import MAX_ROWS, PRICE_PER_ROW, InferenceEnv
 
 from insitu.chain import AgreementStatus
 from insitu.inference import InferenceParams, OfferError, buy_predictions, public_key

@@ -9,57 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from eth_account.signers.local import LocalAccount
 from synth_session_data import card_schema, cents_mapping, make_rows, plant_canaries
-from web3 import Web3
+from synth_session_harness import POOL, PRICE, ROWS, SynthEnv  # noqa: F401 - re-exported to fixtures
 
-from insitu.chain import AccessMode, PaymentToken, connect, dev_accounts
+from insitu.chain import AccessMode, connect, dev_accounts
 from insitu.config import LocalStackSettings, Settings
 from insitu.market import Marketplace, ensure_deployment
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
-from insitu.stack.stack import Endpoints
 from insitu.storage import open_store
-from insitu.synth.schema import LocalMapping, Schema
+from insitu.synth.schema import LocalMapping
 from insitu.synthsession.sdk import publish_generator_template
-
-PRICE = 2 * 10**18 + 5
-POOL = 10**19 + 7
-ROWS = 800
-
-
-@dataclass
-class SynthEnv:
-    """A deployed marketplace with four providers' datasets, their CSVs and mapping files."""
-
-    settings: Settings
-    endpoints: Endpoints
-    w3: Web3
-    market: Marketplace
-    token: PaymentToken
-    operator: LocalAccount
-    scientist: LocalAccount
-    coordinator: LocalAccount
-    providers: list[LocalAccount]
-    assets: list[bytes]
-    csvs: list[Path]
-    mappings: list[Path]
-    schema: Schema
-    validation_csv: Path
-    validation_mapping: Path
-    template_cid: str
-    algorithm: bytes
-    start_block: int
-
-    def fund_scientist(self) -> int:
-        total = PRICE * len(self.assets) + POOL
-        self.token.mint(self.operator, self.scientist.address, total)
-        return total
 
 
 def _write_mapping(path: Path, mapping: LocalMapping) -> Path:

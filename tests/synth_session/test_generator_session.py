@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import POOL, PRICE, SynthEnv
 from eth_utils import keccak
 from synth_session_data import CANARY_AMOUNTS, CANARY_CENTS, CANARY_TEMP, cents_mapping
+from synth_session_harness import POOL, PRICE, SynthEnv
 
 from insitu.chain.session import SessionStatus, payouts
 from insitu.compute.canary import find_canaries

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import POOL, SynthEnv
 from synth_session_data import cents_mapping
+from synth_session_harness import POOL, SynthEnv
 from typer.testing import CliRunner
 
 from insitu.chain.session import SessionStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import SynthEnv
 from rich.console import Console
+from synth_session_harness import SynthEnv
 
 from insitu.demo.synth_step import run_synth_demo
 
