@@ -62,7 +62,7 @@ class FLEnv:
             "classes": [0, 1],
             "rounds": 2,
             "stats_round": True,
-            "round_timeout": 20.0,
+            "round_timeout": 60.0,
             "min_participants": 2,
         }
         values.update(changes)

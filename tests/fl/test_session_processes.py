@@ -43,10 +43,10 @@ def test_session_runs_on_worker_processes(fl_env: FLEnv, tmp_path) -> None:
     try:
         config = env.config(rounds=2, dp={"clip_norm": 5.0, "noise_multiplier": 0.5})
         sid = env.create(config).session_id
-        wait_accepted(env.sessions, sid, timeout=30)  # the banks' workers accept by themselves
+        wait_accepted(env.sessions, sid, timeout=180)  # the banks' workers accept by themselves
         env.sessions.start(env.scientist, sid)
         try:
-            wait_status(env.sessions, sid, {SessionStatus.FINALIZED}, timeout=60)
+            wait_status(env.sessions, sid, {SessionStatus.FINALIZED}, timeout=300)
         except Exception:
             pytest.fail(f"session did not finalize:\n{federation.logs(25)}")
     finally:

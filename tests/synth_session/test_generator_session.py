@@ -87,7 +87,7 @@ def test_generator_session_on_worker_processes(synth_env: SynthEnv, tmp_path: Pa
     escrow = env.fund_scientist()
     config = GeneratorConfig(
         env.template_cid, "0x" + env.algorithm.hex(), epsilon=EPSILON, n_synthetic=3000,
-        round_timeout=30.0,
+        round_timeout=120.0,
     )  # fmt: skip
     federation = Federation(paths, env.settings)
     federation.start()
@@ -98,9 +98,9 @@ def test_generator_session_on_worker_processes(synth_env: SynthEnv, tmp_path: Pa
         )  # fmt: skip
         sid = created.session_id
         try:
-            wait_accepted(sessions, sid, timeout=30)  # the providers' workers accept
+            wait_accepted(sessions, sid, timeout=180)  # the providers' workers accept
             sessions.start(env.scientist, sid)
-            wait_status(sessions, sid, {SessionStatus.FINALIZED}, timeout=60)
+            wait_status(sessions, sid, {SessionStatus.FINALIZED}, timeout=300)
         except Exception as exc:
             pytest.fail(f"session did not finalize ({exc!r}):\n{federation.logs(40)}")
     finally:
