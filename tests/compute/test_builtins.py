@@ -12,7 +12,8 @@ from insitu.compute.builtin import builtin_package
 from insitu.compute.reasons import Reason
 from insitu.compute.sandbox import Limits, RunResult, run_algorithm
 from insitu.compute.secure_sum import combine, provider_mask
-from tests.compute.conftest import classification_frame
+
+from .conftest import classification_frame
 
 LIMITS = Limits(wall_seconds=60, cpu_seconds=60)
 

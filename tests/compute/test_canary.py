@@ -11,7 +11,8 @@ from insitu.compute.canary import find_canaries
 from insitu.compute.result import seal_result
 from insitu.compute.sandbox import Limits, run_algorithm
 from insitu.crypto.ecies import public_key_from_private
-from tests.compute.conftest import AlgorithmFactory, classification_frame
+
+from .conftest import AlgorithmFactory, classification_frame
 
 CANARY_ID = "CANARY-7f3a9c21"
 CANARY_CATEGORY = "canary-branch-e41b"

@@ -13,7 +13,8 @@ from insitu.compute.isolation import namespaces_available
 from insitu.compute.package import algorithm_hash
 from insitu.compute.reasons import Reason
 from insitu.compute.sandbox import Limits, RunResult, run_algorithm
-from tests.compute.conftest import AlgorithmFactory
+
+from .conftest import AlgorithmFactory
 
 MODES = ["hooks", *(["namespaces"] if namespaces_available() else [])]
 FAST = Limits(wall_seconds=20, cpu_seconds=10, memory_bytes=1024**3)
