@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fl_harness import POOL, PRICE, FLEnv  # noqa: F401 - re-exported to fixtures
+from fl_harness import PRICE, FLEnv
 
 from insitu.chain import AccessMode, PaymentToken, connect, deploy_all, dev_accounts
 from insitu.chain.session import FederatedSession, deploy_session

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from synth_session_data import card_schema, cents_mapping, make_rows, plant_canaries
-from synth_session_harness import POOL, PRICE, ROWS, SynthEnv  # noqa: F401 - re-exported to fixtures
+from synth_session_harness import PRICE, ROWS, SynthEnv
 
 from insitu.chain import AccessMode, connect, dev_accounts
 from insitu.config import LocalStackSettings, Settings
