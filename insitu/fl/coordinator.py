@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from insitu.chain.errors import ContractRevert
-from insitu.chain.session import FederatedSession, SessionStatus
+from insitu.chain.session import FederatedSession, SessionState, SessionStatus
 from insitu.federated.client import Update
 from insitu.federated.params import ScalerStats
 from insitu.federated.privacy import DPConfig, DPFedAvg, epsilon
@@ -72,6 +72,16 @@ def decide_round(
     if elapsed >= timeout and len(answered_set) >= max(min_participants, 1):
         return Decision.CLOSE
     return Decision.WAIT
+
+
+def decide_open_round(
+    state: SessionState, elapsed: float, round_timeout: float
+) -> tuple[Decision, list[int]]:
+    """``decide_round`` for the round open in ``state``; also returns who answered it."""
+    answered = mask_bits(state.round_mask)
+    expected = mask_bits(state.accepted_mask)
+    decision = decide_round(expected, answered, state.min_participants, elapsed, round_timeout)
+    return decision, answered
 
 
 def make_strategy(config: SessionConfig, expected: int, dp_seed: int | None) -> Strategy:
@@ -137,13 +147,8 @@ class Coordinator:
                     f"Session {view.hex_id} passed its deadline in round {chain_round}; anyone "
                     "may now expire it (participants that worked are paid their price)."
                 )
-            answered = mask_bits(state.round_mask)
-            decision = decide_round(
-                mask_bits(state.accepted_mask),
-                answered,
-                state.min_participants,
-                self.clock() - opened_at,
-                config.round_timeout,
+            decision, answered = decide_open_round(
+                state, self.clock() - opened_at, config.round_timeout
             )
             if decision is Decision.WAIT:
                 self.sleep(self.poll_interval)

@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from insitu.chain.errors import ContractRevert
 from insitu.chain.session import FederatedSession, SessionStatus
-from insitu.fl.coordinator import Decision, decide_round, mask_bits, post_final
+from insitu.fl.coordinator import Decision, decide_open_round, post_final
 from insitu.storage import ContentStore
 from insitu.synth.api import combine
 from insitu.synth.contribution import Contribution
@@ -80,13 +80,8 @@ class Combiner:
                     f"Session {view.hex_id} passed its deadline before the combination; anyone "
                     "may now expire it (providers that contributed are paid their price)."
                 )
-            answered = mask_bits(state.round_mask)
-            decision = decide_round(
-                mask_bits(state.accepted_mask),
-                answered,
-                state.min_participants,
-                self.clock() - opened_at,
-                config.round_timeout,
+            decision, answered = decide_open_round(
+                state, self.clock() - opened_at, config.round_timeout
             )
             if decision is Decision.WAIT:
                 self.sleep(self.poll_interval)

@@ -31,7 +31,6 @@ from celery.signals import worker_ready
 from web3 import Web3
 
 from insitu.chain.session import FederatedSession
-from insitu.toolchain.artifacts import load_artifact
 from insitu.worker import (
     ChainEvent,
     JobContext,
@@ -209,12 +208,8 @@ def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:
     role = config.options.get("role", "provider")
     if role not in ROLES:
         raise PermanentJobError("bad_role", f"{config.path}: [options] role must be in {ROLES}.")
-    address = config.contracts["FederatedSession"]
-    contract = web3.eth.contract(
-        address=Web3.to_checksum_address(address), abi=load_artifact("FederatedSession")["abi"]
-    )
-    sessions = FederatedSession(web3, address)
-    events = contract.events
+    sessions = FederatedSession(web3, config.contracts["FederatedSession"])
+    events = sessions.contract.events
     mine = {a.lower() for a in config.assets}
     me = str(config.options.get("address", "")).lower()
     org = config.organisation
@@ -240,4 +235,4 @@ def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:
     subscribed = [events.SessionStarted]
     if role == "provider":
         subscribed.append(events.SessionCreated)
-    return ListenerSpec([Subscription(contract.address, subscribed)], route)
+    return ListenerSpec([Subscription(sessions.address, subscribed)], route)
