@@ -134,7 +134,7 @@ class Federation:
     def logs(self, lines: int = 30) -> str:
         out = []
         for unit in self.units:
-            for piece in ("listener", "celery"):
+            for piece in unit.pieces:
                 out.append(f"--- {unit.config.organisation} {piece} ---")
                 out.append(unit.log_tail(piece, lines))
         return "\n".join(out)

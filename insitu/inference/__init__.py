@@ -1,17 +1,19 @@
 """Private inference as a paid marketplace service: per-row pricing, the owner's worker, the
 buyer's SDK call. See docs/private-inference.md ("Marketplace")."""
 
-from insitu.inference.buyer import (
-    PrivatePrediction,
-    buy_predictions,
+from insitu.inference.buyer import PrivatePrediction, buy_predictions, predict_private
+from insitu.inference.errors import DealerUnavailable, DeliveryMismatch, InferenceError, OfferError
+from insitu.inference.offer import (
+    InferenceOffer,
+    InferenceParams,
+    address_of,
     inference_offer,
-    predict_private,
+    public_key,
 )
-from insitu.inference.errors import DeliveryMismatch, InferenceError, OfferError
-from insitu.inference.offer import InferenceOffer, InferenceParams, address_of, public_key
 from insitu.inference.publish import publish_model
 
 __all__ = [
+    "DealerUnavailable",
     "DeliveryMismatch",
     "InferenceError",
     "InferenceOffer",

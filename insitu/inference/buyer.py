@@ -3,8 +3,10 @@
 ``predict_private`` opens the agreement (escrowing one block of ``max_rows`` rows, see
 ``insitu.inference.offer``), listens for the owner's worker on a TCP endpoint named in the
 agreement's parameters, authenticates it with ECDH of the two Ethereum keys (the owner's public
-key is in the asset's offer and must hash to the asset's provider address), runs the protocol,
-and then checks the fulfilment: the on-chain result hash must equal the buyer's own SHA-256 of
+key is in the asset's offer and must hash to the asset's provider address), opens its half of
+the dealer's material — sealed to this buyer's key and signed by the independent dealer the
+buyer named in the parameters, never by the owner — runs the protocol, and then checks the
+fulfilment: the on-chain result hash must equal the buyer's own SHA-256 of
 the output-shares message it received, and the payout must be exactly rows × price per row (the
 rest refunded). The rows never leave the buyer except as uniformly random shares.
 """
@@ -22,13 +24,14 @@ from web3.logs import DISCARD
 
 from insitu.chain import AgreementStatus
 from insitu.chain.ids import bytes32
-from insitu.inference.errors import DeliveryMismatch, OfferError
-from insitu.inference.material_wire import decode_material
-from insitu.inference.offer import InferenceOffer, InferenceParams, address_of, public_key
+from insitu.inference.errors import DeliveryMismatch, InferenceError, OfferError
+from insitu.inference.offer import InferenceParams, inference_offer, public_key
 from insitu.inference.owner import MATERIAL_ACK
+from insitu.inference.sealed_material import SealedMaterial
 from insitu.market import Marketplace
-from insitu.mpc import Buyer, PeerTimeout
-from insitu.mpc.transport import BUYER, handshake
+from insitu.mpc import Buyer, PartyMaterial, PeerTimeout
+from insitu.mpc.dealer import PlanHeader
+from insitu.mpc.transport import BUYER, Channel, handshake
 
 
 @dataclass(frozen=True)
@@ -46,23 +49,6 @@ class PrivatePrediction:
     online_seconds: float
     seconds: float
     transactions: list[str] = field(default_factory=list)
-
-
-def inference_offer(market: Marketplace, asset_id: bytes) -> InferenceOffer:
-    """The asset's offer, checked: its channel key must belong to the asset's provider."""
-    asset = market.asset(asset_id)
-    offer = InferenceOffer.from_extra(market.metadata(asset_id).extra)
-    if address_of(offer.provider_public_key).lower() != asset.provider.lower():
-        raise OfferError(
-            "the offer's provider key does not belong to the asset's provider: the metadata "
-            "cannot be trusted; ask the owner to republish it."
-        )
-    if offer.asset_price != asset.price:
-        raise OfferError(
-            f"the asset costs {asset.price} on-chain but its offer says {offer.max_rows} rows × "
-            f"{offer.price_per_row}: ask the owner to fix the price or the metadata."
-        )
-    return offer
 
 
 def predict_private(
@@ -90,14 +76,17 @@ def buy_predictions(
     advertise_host: str | None = None,
     duration: int = 600,
     timeout: float = 60.0,
+    dealer: str | None = None,
 ) -> PrivatePrediction:
     """Buy private predictions and return them with the session's cost and traffic.
 
     ``host``/``port`` is where this process listens for the owner's worker (port 0: any free
-    port); ``advertise_host`` is the address the worker should dial if it differs (NAT). If the
-    worker never connects within ``timeout`` seconds, ``PeerTimeout`` is raised and the escrow
-    stays locked until ``duration`` seconds have passed; then ``escrow.refund_expired`` returns
-    it.
+    port); ``advertise_host`` is the address the worker should dial if it differs (NAT).
+    ``dealer`` is the address of the dealer this buyer trusts, one of the offer's (default: the
+    offer's first). If the owner's worker rejects the agreement (e.g. its dealer is down), the
+    escrow is already refunded and ``InferenceError`` says so. If the worker never connects
+    within ``timeout`` seconds, ``PeerTimeout`` is raised and the escrow stays locked until
+    ``duration`` seconds have passed; then ``escrow.refund_expired`` returns it.
     """
     start = time.perf_counter()
     x = np.asarray(rows, dtype=np.float64)
@@ -119,20 +108,14 @@ def buy_predictions(
             advertise_host or host,
             listener.getsockname()[1],
             public_key(buyer_account),
+            dealer or offer.dealers[0],
         )
         params.check_against(offer, buyer_account.address)
         creation, receipts = market.buy(
             buyer_account, model_asset, params=params.to_json(), duration=duration
         )
         agreement = creation.agreement_id
-        try:
-            sock, _ = listener.accept()
-        except TimeoutError as exc:
-            raise PeerTimeout(
-                f"the model owner's worker did not connect within {timeout:.0f} s; agreement "
-                f"0x{agreement.hex()} stays locked: refund it with refund_expired after its "
-                "deadline."
-            ) from exc
+        sock = _await_owner(market, listener, agreement, timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     channel = handshake(
         sock,
@@ -143,10 +126,8 @@ def buy_predictions(
     )
     party = Buyer(x)
     try:
-        material = decode_material(channel.exchange(MATERIAL_ACK))
-        if material.role != BUYER:
-            channel.abort()
-            raise OfferError("the owner sent dealer material for the wrong party")
+        plan = offer.plan(params.rows, mode)
+        material = _open_material(market, buyer_account, channel, params, agreement, plan)
         predictions = party.predict(channel, mode, material)
     finally:
         channel.close()
@@ -176,6 +157,64 @@ def buy_predictions(
         seconds=time.perf_counter() - start,
         transactions=[r.tx_hash for r in receipts] + [tx],
     )
+
+
+def _await_owner(
+    market: Marketplace, listener: socket.socket, agreement: bytes, timeout: float
+) -> socket.socket:
+    """The owner worker's connection; stops early if the worker rejects the agreement."""
+    end = time.monotonic() + timeout
+    listener.settimeout(1.0)
+    while True:
+        try:
+            sock, _ = listener.accept()
+            sock.settimeout(None)
+            return sock
+        except TimeoutError:
+            pass
+        status = market.escrow.status(agreement)
+        if status == AgreementStatus.REJECTED:
+            raise InferenceError(
+                f"the model owner's worker rejected agreement 0x{agreement.hex()} (its job log "
+                "says why: e.g. the dealer is unavailable or the request does not fit the "
+                "offer); the escrow was refunded to you: withdraw it or try another dealer."
+            )
+        if time.monotonic() >= end:
+            raise PeerTimeout(
+                f"the model owner's worker did not connect within {timeout:.0f} s; agreement "
+                f"0x{agreement.hex()} stays locked: refund it with refund_expired after its "
+                "deadline."
+            )
+
+
+def _open_material(
+    market: Marketplace,
+    buyer: LocalAccount,
+    channel: Channel,
+    params: InferenceParams,
+    agreement: bytes,
+    plan: PlanHeader,
+) -> PartyMaterial:
+    """This buyer's half of the dealer's material, after checking the owner forwarded the
+    receipt of the dealer *we* named, for this session; abort the session otherwise."""
+    try:
+        receipt = SealedMaterial.from_bytes(channel.recv())
+        receipt.check(
+            dealer=params.dealer,
+            chain_id=market.w3.eth.chain_id,
+            escrow=market.escrow.address,
+            agreement_id=agreement,
+            plan=plan,
+        )
+        material = receipt.open(market.store, buyer, BUYER)
+    except InferenceError as exc:
+        channel.abort()
+        raise OfferError(
+            f"{exc}. The session was aborted before any row was shared; agreement "
+            f"0x{agreement.hex()} stays locked: refund it with refund_expired after its deadline."
+        ) from exc
+    channel.send(MATERIAL_ACK)
+    return material
 
 
 def _check_fulfilment(

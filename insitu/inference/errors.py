@@ -15,3 +15,7 @@ class OfferError(InferenceError):
 
 class DeliveryMismatch(InferenceError):
     """The on-chain fulfilment does not match what the buyer received or was promised."""
+
+
+class DealerUnavailable(InferenceError):
+    """The session's dealer did not answer, refused, or the owner's worker has no route to it."""

@@ -1,7 +1,8 @@
-"""Write a model owner's inference worker config and run its processes (demo, tests).
+"""Write the worker configs of private inference — a model owner's, a dealer's — and run them.
 
-The model is pickled into the worker's private folder (mode 0700) and named in the config's
-``[assets]`` table; the keystore's password goes into the environment, never into the file.
+The model is pickled into the owner worker's private folder (mode 0700) and named in the
+config's ``[assets]`` table; the keystore's password goes into the environment, never into the
+file. The dealer's worker (``listen = false``: Celery only) has a key and no assets.
 Processes are started through ``insitu.fl.launch.Federation``, which hands them the insitu home
 whose embedded IPFS store they share with the caller.
 """
@@ -21,8 +22,10 @@ from eth_account.signers.local import LocalAccount
 from insitu.chain import save_keystore
 from insitu.config import Settings
 from insitu.fl.launch import Federation
+from insitu.worker import queue_name
 
 APP = "insitu.inference.worker_app"
+DEALER_APP = "insitu.inference.dealer_app"
 
 
 def write_owner_config(
@@ -35,16 +38,17 @@ def write_owner_config(
     redis_url: str,
     ipfs_url: str | None,
     escrow: str,
+    dealers: Mapping[str, str],
     start_block: int = 0,
     peer_timeout: float = 30.0,
+    dealer_timeout: float = 30.0,
 ) -> Path:
-    """Write ``<directory>/<organisation>.toml``, its keystore and model files; return the path."""
-    private = directory / organisation
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = f"INSITU_INFERENCE_{organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
-    password = os.environ.get(env) or secrets.token_hex(16)
-    os.environ[env] = password
-    keystore = save_keystore(account, private / "key.json", password)
+    """Write ``<directory>/<organisation>.toml``, its keystore and model files; return the path.
+
+    ``dealers`` maps each dealer address the offer accepts to its worker's queue (on
+    ``redis_url``; see ``dealer_queue``).
+    """
+    private, keystore, env = _private_folder(directory, organisation, account)
     top: dict[str, Any] = {
         "organisation": organisation,
         "app": APP,
@@ -65,6 +69,8 @@ def write_owner_config(
     lines += [f"password_env = {json.dumps(env)}", "", "[contracts]"]
     lines += [f"AgreementEscrow = {json.dumps(escrow)}", "", "[options]"]
     lines += [f"peer_timeout = {json.dumps(peer_timeout)}"]
+    lines += [f"dealer_timeout = {json.dumps(dealer_timeout)}", "", "[options.dealers]"]
+    lines += [f"{json.dumps(address)} = {json.dumps(queue)}" for address, queue in dealers.items()]
     for asset, model in models.items():
         path = private / f"model-{bytes(asset).hex()[:16]}.pkl"
         path.write_bytes(pickle.dumps(model))
@@ -75,6 +81,56 @@ def write_owner_config(
     return config
 
 
+def dealer_queue(organisation: str) -> str:
+    """The queue a dealer organisation's worker serves (what owners put in their config)."""
+    return queue_name(organisation)
+
+
+def write_dealer_config(
+    directory: Path,
+    organisation: str,
+    account: LocalAccount,
+    *,
+    rpc_url: str,
+    redis_url: str,
+    ipfs_url: str | None,
+    escrow: str,
+) -> Path:
+    """Write a dealer worker's ``<directory>/<organisation>.toml`` and keystore; return the path."""
+    _, keystore, env = _private_folder(directory, organisation, account)
+    top: dict[str, Any] = {
+        "organisation": organisation,
+        "app": DEALER_APP,
+        "listen": False,
+        "rpc_url": rpc_url,
+        "redis_url": redis_url,
+        "concurrency": 1,
+        "pool": "solo",
+    }
+    if ipfs_url:
+        top["ipfs_url"] = ipfs_url
+    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
+    lines += ["", "[keystore]", f"path = {json.dumps(str(keystore))}"]
+    lines += [f"password_env = {json.dumps(env)}", "", "[contracts]"]
+    lines += [f"AgreementEscrow = {json.dumps(escrow)}"]
+    config = directory / f"{organisation}.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _private_folder(
+    directory: Path, organisation: str, account: LocalAccount
+) -> tuple[Path, Path, str]:
+    """The organisation's 0700 folder, its keystore, and the variable holding its password."""
+    private = directory / organisation
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = f"INSITU_INFERENCE_{organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
+    password = os.environ.get(env) or secrets.token_hex(16)
+    os.environ[env] = password
+    return private, save_keystore(account, private / "key.json", password), env
+
+
 def owner_workers(config_paths: list[Path], home: Path) -> Federation:
-    """The worker units of these configs, sharing the embedded IPFS store of ``home``."""
+    """The worker units of these configs (owners' and dealers'), sharing the embedded IPFS
+    store of ``home``."""
     return Federation(config_paths, Settings(home=home))

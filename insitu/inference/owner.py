@@ -1,38 +1,37 @@
-"""The model owner's side of one paid session: deal, connect to the buyer, serve, get paid.
+"""The model owner's side of one paid session: get material, connect to the buyer, serve, get paid.
 
 ``serve_agreement`` is what the inference worker's Celery job runs for each ``AgreementCreated``
-on one of its inference assets. Only the rows actually delivered are paid: the job fulfils with
-``fulfilPartial(payout = rows × price_per_row)``, the result hash being the SHA-256 commitment to
-the output-shares message the buyer received (the buyer checks it against its own view). If the
-session fails — the buyer is unreachable or silent (``PeerTimeout``), a message is tampered with
-(``ProtocolAbort``) — nothing is fulfilled, so the owner earns nothing and the buyer takes its
-escrow back with ``refund_expired`` after the deadline.
-
-The dealer runs here, in the owner's worker process (see the trust model in
-docs/private-inference.md): its owner half stays in this process, its buyer half goes to the
-buyer over the authenticated channel before the protocol starts.
+on one of its inference assets. It asks the dealer the buyer named (an independent worker, see
+``insitu.inference.dealer_service``) for the session's sealed material, opens its own half,
+dials the buyer and forwards the dealer's signed receipt, from which the buyer opens its half:
+the owner never holds the buyer's half. Only the rows actually delivered are paid: the job
+fulfils with ``fulfilPartial(payout = rows × price_per_row)``, the result hash being the SHA-256
+commitment to the output-shares message the buyer received (the buyer checks it against its own
+view). If the session fails — the buyer is unreachable or silent (``PeerTimeout``), a message is
+tampered with (``ProtocolAbort``) — nothing is fulfilled, so the owner earns nothing and the
+buyer takes its escrow back with ``refund_expired`` after the deadline; if the dealer is
+unavailable (``DealerUnavailable``) the worker rejects the agreement, which refunds at once.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 
 from insitu.chain import AgreementEscrow, AgreementStatus
-from insitu.chain.types import AgreementCreated
-from insitu.inference.errors import OfferError
-from insitu.inference.material_wire import encode_material
 from insitu.inference.offer import InferenceOffer, InferenceParams
-from insitu.mpc import ModelOwner, PeerTimeout, ProtocolAbort, prepare_material
+from insitu.inference.sealed_material import SealedMaterial
+from insitu.mpc import ModelOwner, PeerTimeout, ProtocolAbort
 from insitu.mpc.transport import OWNER, connect
 from insitu.storage import ContentStore
 
 MATERIAL_ACK = b"material-ok"
+
+#: ``(dealer address, agreement id) -> the dealer's signed receipt`` (``DealerUnavailable``).
+MaterialSource = Callable[[str, bytes], SealedMaterial]
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,6 @@ class Delivery:
     tx_hash: str
 
 
-def load_params(store: ContentStore, created: AgreementCreated) -> InferenceParams:
-    """The agreement's params document, checked against its on-chain hash."""
-    if not created.params_cid:
-        raise OfferError("the agreement has no parameters document (rows, mode, endpoint)")
-    data = store.cat(created.params_cid)
-    if keccak(data) != created.params_hash:
-        raise OfferError("the parameters document does not match the agreement's params hash")
-    return InferenceParams.from_json(json.loads(data))
-
-
 def serve_agreement(
     escrow: AgreementEscrow,
     store: ContentStore,
@@ -67,23 +56,33 @@ def serve_agreement(
     model: Any,
     offer: InferenceOffer,
     agreement_id: bytes,
+    material_from: MaterialSource,
     *,
     timeout: float = 30.0,
     before_fulfil: Callable[[], None] | None = None,
 ) -> Delivery | None:
     """Run one paid session; ``None`` if the agreement is already settled (a redelivery).
 
-    Raises ``OfferError`` for a request the offer does not cover, ``PeerTimeout`` /
-    ``ProtocolAbort`` when the session fails; in every failure nothing is fulfilled.
-    ``before_fulfil()`` runs right before the on-chain effect (the job's lock check).
+    Raises ``OfferError`` for a request the offer does not cover, ``DealerUnavailable`` when
+    the dealer cannot serve it, ``PeerTimeout`` / ``ProtocolAbort`` when the session fails; in
+    every failure nothing is fulfilled. ``before_fulfil()`` runs right before the on-chain
+    effect (the job's lock check).
     """
     if escrow.status(agreement_id) != AgreementStatus.LOCKED:
         return None
     created = escrow.created(agreement_id)
-    params = load_params(store, created)
+    params = InferenceParams.load(store, created)
     params.check_against(offer, created.terms.consumer)
     owner = ModelOwner(model)
-    material = prepare_material(owner.architecture, params.rows, params.mode)
+    receipt = material_from(params.dealer, agreement_id)
+    receipt.check(
+        dealer=params.dealer,
+        chain_id=escrow.w3.eth.chain_id,
+        escrow=escrow.address,
+        agreement_id=agreement_id,
+        plan=offer.plan(params.rows, params.mode),
+    )
+    material = receipt.open(store, account, OWNER)
     try:
         channel = connect(
             (params.host, params.port),
@@ -98,17 +97,18 @@ def serve_agreement(
         where = f"{params.host}:{params.port}"
         raise PeerTimeout(f"the buyer at {where} is unreachable: {exc}") from exc
     try:
-        if channel.exchange(encode_material(material.buyer)) != MATERIAL_ACK:
+        channel.send(receipt.to_bytes())
+        if channel.recv() != MATERIAL_ACK:
             channel.abort()
-            raise ProtocolAbort("the buyer did not acknowledge its dealer material")
-        report = owner.serve(channel, material.owner)
+            raise ProtocolAbort("the buyer did not accept the dealer's material")
+        report = owner.serve(channel, material)
     finally:
         channel.close()
     payout = report.n_rows * offer.price_per_row
     commitment = bytes.fromhex(report.commitment)
     if before_fulfil is not None:
         before_fulfil()
-    receipt = escrow.fulfil_partial(account, agreement_id, commitment, "", payout, created.terms)
+    receipt_tx = escrow.fulfil_partial(account, agreement_id, commitment, "", payout, created.terms)
     return Delivery(
         rows=report.n_rows,
         mode=report.mode,
@@ -117,6 +117,6 @@ def serve_agreement(
         refund=created.terms.amount - payout,
         bytes_exchanged=report.traffic.total_bytes,
         online_seconds=report.seconds,
-        dealer_seconds=material.seconds,
-        tx_hash=receipt.tx_hash,
+        dealer_seconds=receipt.dealer_seconds,
+        tx_hash=receipt_tx.tx_hash,
     )

@@ -5,15 +5,22 @@
 - ``listener_spec`` watches the escrow's ``AgreementCreated`` and enqueues one job per agreement
   on an inference asset this worker serves (``[assets."0x…"] data = "<model.pkl>"``), keyed
   ``inference:<agreement id>``, so a re-delivered event or message never serves twice;
-- the ``insitu.inference.serve`` task runs ``serve_agreement``: deal, dial the buyer's endpoint,
-  run the protocol, ``fulfilPartial`` for the rows delivered.
+- the ``insitu.inference.serve`` task runs ``serve_agreement``: get the sealed material from
+  the dealer the buyer named, dial the buyer's endpoint, run the protocol, ``fulfilPartial``
+  for the rows delivered.
+
+The dealers this worker can reach are the ``[options.dealers]`` table: ``"0x<dealer address>" =
+"<its queue>"`` for a dealer worker on this worker's Redis, or ``{ queue = "…", redis_url =
+"…" }`` for one on its own broker (see ``insitu.inference.dealer_service``).
 
 Failures are permanent and end the job without fulfilment (no payment): a silent or unreachable
 buyer (``buyer_gone``) or a tampered session (``protocol_abort``) leave the escrow to the buyer's
-``refund_expired`` after the deadline; a request the offer does not cover (``bad_request``) is
-rejected on-chain at once, which refunds the buyer. ``[options] peer_timeout`` (seconds, default
-30) bounds every wait for the buyer. The model file is the owner's own pickle of a fitted
-scikit-learn estimator or pipeline (trusted: it never comes from outside).
+``refund_expired`` after the deadline; a request the offer does not cover (``bad_request``) or a
+dealer that is unreachable, unknown or refuses (``dealer_unavailable``) is rejected on-chain at
+once, which refunds the buyer. ``[options] peer_timeout`` (seconds, default 30) bounds every
+wait for the buyer, ``dealer_timeout`` (default 30) the wait for the dealer. The model file is
+the owner's own pickle of a fitted scikit-learn estimator or pipeline (trusted: it never comes
+from outside).
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ from functools import cache
 from typing import Any
 
 from celery.signals import worker_ready
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from insitu.inference.errors import OfferError
+from insitu.inference.dealer_service import DealerEndpoint, request_material
+from insitu.inference.errors import DealerUnavailable, OfferError
+from insitu.inference.sealed_material import SealedMaterial
 from insitu.toolchain.artifacts import load_artifact
 from insitu.worker import (
     ChainEvent,
@@ -43,9 +51,11 @@ from insitu.worker import (
     job_task,
     make_worker_app,
 )
+from insitu.worker.resources import signing_account
 
 TASK_NAME = "insitu.inference.serve"
-REJECT_BAD_REQUEST = 4001
+#: Reason codes of the on-chain ``reject`` (``AgreementRejected.reason``).
+REJECT_REASONS = {"bad_request": 4001, "dealer_unavailable": 4002}
 
 app = make_worker_app("insitu-inference")
 
@@ -55,16 +65,6 @@ def _market() -> Any:
     from insitu.compute.provider import market_for
 
     return market_for(current_worker_config())
-
-
-@cache
-def _account() -> LocalAccount:
-    from insitu.chain import load_keystore
-
-    config = current_worker_config()
-    if config.keystore is None:
-        raise PermanentJobError("no_keystore", f"{config.path} has no [keystore]; cannot sign.")
-    return load_keystore(config.keystore.path, config.keystore.password())
 
 
 @cache
@@ -88,7 +88,7 @@ def _warm_up(**_: Any) -> None:
 
     def load() -> None:
         try:
-            _account()
+            signing_account()
             for asset in current_worker_config().assets:
                 _model(asset.lower())
                 _offer(asset.lower())
@@ -98,11 +98,27 @@ def _warm_up(**_: Any) -> None:
     threading.Thread(target=load, name="inference-warm-up", daemon=True).start()
 
 
-def _reject_bad_request(job_id: str, payload: dict[str, Any], error: PermanentJobError) -> None:
-    if error.reason_code != "bad_request":
+def _material_from(dealer: str, agreement: bytes) -> SealedMaterial:
+    """Ask ``dealer`` (by address, through ``[options.dealers]``) for a session's material."""
+    config = current_worker_config()
+    routes = {k.lower(): v for k, v in dict(config.options.get("dealers", {})).items()}
+    if dealer.lower() not in routes:
+        raise DealerUnavailable(
+            f"this worker has no route to dealer {dealer}: add it to [options.dealers] in "
+            f"{config.path}, or remove it from the offer's dealers."
+        )
+    endpoint = DealerEndpoint.from_option(dealer, routes[dealer.lower()], config.redis_url)
+    timeout = float(config.options.get("dealer_timeout", 30.0))
+    return request_material(endpoint, agreement, timeout)
+
+
+def _reject_on_chain(job_id: str, payload: dict[str, Any], error: PermanentJobError) -> None:
+    """Refund the buyer at once when the session cannot even start."""
+    reason = REJECT_REASONS.get(error.reason_code)
+    if reason is None:
         return
     agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
-    _market().escrow.reject(_account(), agreement, REJECT_BAD_REQUEST)
+    _market().escrow.reject(signing_account(), agreement, reason)
 
 
 @job_task(
@@ -111,7 +127,7 @@ def _reject_bad_request(job_id: str, payload: dict[str, Any], error: PermanentJo
     max_attempts=3,
     backoff_base=0.5,
     backoff_max=5.0,
-    on_permanent_failure=_reject_bad_request,
+    on_permanent_failure=_reject_on_chain,
 )
 def serve(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Serve one agreement's private-inference session and get paid per delivered row."""
@@ -126,13 +142,16 @@ def serve(ctx: JobContext, payload: dict[str, Any]) -> str | None:
         delivery = serve_agreement(
             market.escrow,
             market.store,
-            _account(),
+            signing_account(),
             _model(asset),
             _offer(asset),
             agreement,
+            _material_from,
             timeout=timeout,
             before_fulfil=ctx.ensure_owner,
         )
+    except DealerUnavailable as exc:
+        raise PermanentJobError("dealer_unavailable", str(exc)) from exc
     except OfferError as exc:
         raise PermanentJobError("bad_request", str(exc)) from exc
     except PeerTimeout as exc:

@@ -4,7 +4,8 @@ The module must define:
 
 - ``app``: the Celery app (from ``make_celery``) with the job tasks registered on it;
 - ``listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec``: the contracts and events
-  to watch and how each event becomes a ``JobRequest``.
+  to watch and how each event becomes a ``JobRequest`` (not needed when the config says
+  ``listen = false``: a worker that only serves tasks other workers send to its queue).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def import_app_module(config: WorkerConfig) -> ModuleType:
             f"app module {config.app} defines no Celery `app`; create it with "
             "insitu.worker.make_celery."
         )
-    if not callable(getattr(module, "listener_spec", None)):
+    if config.listen and not callable(getattr(module, "listener_spec", None)):
         raise WorkerConfigError(
             f"app module {config.app} defines no `listener_spec(config, web3)` function."
         )

@@ -47,7 +47,7 @@ _ORG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TOP_KEYS = {
     "organisation", "app", "queue", "rpc_url", "redis_url", "ipfs_url", "confirmations",
     "poll_interval", "start_block", "max_block_range", "concurrency", "pool",
-    "visibility_timeout", "keystore", "contracts", "assets", "pythonpath", "options",
+    "visibility_timeout", "keystore", "contracts", "assets", "pythonpath", "options", "listen",
 }  # fmt: skip
 
 
@@ -97,6 +97,9 @@ class WorkerConfig:
     concurrency: int = 2
     pool: str = "prefork"
     visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
+    #: False for a worker that only serves tasks sent to its queue (e.g. the inference dealer):
+    #: no listener process is started and the app module needs no ``listener_spec``.
+    listen: bool = True
     keystore: KeystoreConfig | None = None
     contracts: dict[str, str] = field(default_factory=dict)
     assets: dict[str, AssetConfig] = field(default_factory=dict)
@@ -194,6 +197,8 @@ def parse_worker_config(
             values[key] = float(_typed(path, data, key, (int, float)))
             if values[key] <= 0:
                 raise WorkerConfigError(f"{path}: {key} must be positive.")
+    if "listen" in data:
+        values["listen"] = _typed(path, data, "listen", bool)
     if "pool" in data:
         values["pool"] = _typed(path, data, "pool", str)
         if values["pool"] not in POOLS:

@@ -91,11 +91,17 @@ class WorkerUnit:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, pieces: Sequence[str] = PIECES) -> dict[str, PidRecord]:
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        """The processes of this worker: no listener when its config says ``listen = false``."""
+        return PIECES if self.config.listen else (CELERY,)
+
+    def start(self, pieces: Sequence[str] | None = None) -> dict[str, PidRecord]:
         """Start the pieces not already running and wait until each serves; returns their pids.
 
         If one fails, those this call started are stopped again before the error propagates.
         """
+        pieces = self.pieces if pieces is None else pieces
         started: dict[str, PidRecord] = {}
         try:
             # Spawn all, then wait: the pieces import their app module in parallel.
@@ -151,7 +157,7 @@ class WorkerUnit:
 
     def status(self) -> list[PieceStatus]:
         rows = []
-        for piece in PIECES:
+        for piece in self.pieces:
             daemon = self.daemon(piece)
             state, record = daemon.state()
             pid = record.pid if record and state is ProcessState.RUNNING else None

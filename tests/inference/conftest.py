@@ -1,5 +1,8 @@
 """Fixtures of the private-inference marketplace tests: a real anvil + Redis, the deployed
-contracts, two published inference models and the model owner's worker processes.
+contracts, a published inference model, the model owner's and the dealer's worker processes.
+
+The offer accepts two dealers: the running one and an "idle" one whose queue no worker serves
+(a dealer that is down), so a test can pick either.
 
 One stack and one worker unit serve the whole session (starting them costs seconds); every test
 opens its own agreements, so tests share nothing on-chain beyond the deployment and the assets.
@@ -11,7 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from inference_harness import MAX_ROWS, PEER_TIMEOUT, PRICE_PER_ROW, InferenceEnv
+from inference_harness import (
+    DEALER_TIMEOUT,
+    MAX_ROWS,
+    PEER_TIMEOUT,
+    PRICE_PER_ROW,
+    InferenceEnv,
+)
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -20,7 +29,12 @@ from sklearn.preprocessing import StandardScaler
 from insitu.chain import connect, deploy_all, dev_accounts
 from insitu.config import LocalStackSettings, Settings
 from insitu.inference import publish_model
-from insitu.inference.launch import owner_workers, write_owner_config
+from insitu.inference.launch import (
+    dealer_queue,
+    owner_workers,
+    write_dealer_config,
+    write_owner_config,
+)
 from insitu.market import Marketplace
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
@@ -39,7 +53,7 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
     workers = None
     try:
         w3 = connect(endpoints.rpc_url)
-        operator, owner, buyer = dev_accounts(3)
+        operator, owner, buyer, dealer, idle_dealer = dev_accounts(5)
         deployment = deploy_all(w3, operator)
         market = Marketplace(w3, deployment, open_store(None, endpoints.ipfs_store_dir))
         market.token.mint(operator, buyer.address, 10**24)
@@ -53,6 +67,16 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             description="breast cancer: malignant or benign",
             price_per_row=PRICE_PER_ROW,
             max_rows=MAX_ROWS,
+            dealers=[dealer.address, idle_dealer.address],
+        )
+        dealer_config = write_dealer_config(
+            home / "workers-config",
+            "fair-dealer",
+            dealer,
+            rpc_url=endpoints.rpc_url,
+            redis_url=endpoints.redis_url,
+            ipfs_url=None,
+            escrow=deployment.escrow,
         )
         config = write_owner_config(
             home / "workers-config",
@@ -63,16 +87,23 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             redis_url=endpoints.redis_url,
             ipfs_url=None,
             escrow=deployment.escrow,
+            dealers={
+                dealer.address: dealer_queue("fair-dealer"),
+                idle_dealer.address: dealer_queue("idle-dealer"),
+            },
             start_block=deployment.block_number,
             peer_timeout=PEER_TIMEOUT,
+            dealer_timeout=DEALER_TIMEOUT,
         )
-        workers = owner_workers([config], home)
+        workers = owner_workers([config, dealer_config], home)
         workers.start()
         yield InferenceEnv(
             market=market,
             owner=owner,
             buyer=buyer,
             operator=operator,
+            dealer=dealer,
+            idle_dealer=idle_dealer,
             asset=publication.asset_id,
             offer=offer,
             model=model,

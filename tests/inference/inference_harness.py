@@ -17,6 +17,8 @@ from insitu.worker import JobRecord, JobStore
 PRICE_PER_ROW = 10**15 + 1
 MAX_ROWS = 200
 PEER_TIMEOUT = 3.0
+#: Long enough for a loaded 2-core machine's first request (the dealer decrypts its keystore).
+DEALER_TIMEOUT = 15.0
 
 
 @dataclass
@@ -27,6 +29,8 @@ class InferenceEnv:
     owner: LocalAccount
     buyer: LocalAccount
     operator: LocalAccount
+    dealer: LocalAccount
+    idle_dealer: LocalAccount
     asset: bytes
     offer: InferenceOffer
     model: object

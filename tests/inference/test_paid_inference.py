@@ -49,7 +49,12 @@ def test_buyer_that_disappears_gets_no_delivery_and_a_refund_after_the_deadline(
     # (kernel backlog) but nobody ever answers the handshake.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         params = InferenceParams(
-            10, "labels", "127.0.0.1", silent.getsockname()[1], public_key(env.buyer)
+            10,
+            "labels",
+            "127.0.0.1",
+            silent.getsockname()[1],
+            public_key(env.buyer),
+            env.dealer.address,
         )
         creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=120)
         record = env.wait_job(creation.agreement_id)
@@ -71,7 +76,12 @@ def test_tampered_message_aborts_without_payment(inference_env: InferenceEnv) ->
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(30)
         params = InferenceParams(
-            10, "labels", "127.0.0.1", listener.getsockname()[1], public_key(env.buyer)
+            10,
+            "labels",
+            "127.0.0.1",
+            listener.getsockname()[1],
+            public_key(env.buyer),
+            env.dealer.address,
         )
         creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=600)
         sock, _ = listener.accept()
@@ -82,7 +92,7 @@ def test_tampered_message_aborts_without_payment(inference_env: InferenceEnv) ->
             peer_public_key=env.offer.provider_public_key,
             timeout=10,
         )
-        channel.recv()  # the dealer material
+        channel.recv()  # the dealer's receipt for the sealed material
         channel.send(MATERIAL_ACK)
         # The first protocol message with one bit flipped in its tag: the owner's HMAC check
         # must catch it and abort the session.
@@ -102,7 +112,9 @@ def test_request_above_the_offer_is_rejected_and_refunded_at_once(
     env = inference_env
     escrow = env.market.escrow
     before = escrow.withdrawable(env.buyer.address, env.market.token.address)
-    params = InferenceParams(MAX_ROWS + 1, "labels", "127.0.0.1", 9, public_key(env.buyer))
+    params = InferenceParams(
+        MAX_ROWS + 1, "labels", "127.0.0.1", 9, public_key(env.buyer), env.dealer.address
+    )
     creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=600)
     record = env.wait_job(creation.agreement_id)
     assert record.state == "failed" and record.reason_code == "bad_request"

@@ -33,6 +33,16 @@ def test_minimal_config_defaults_to_the_local_stack(tmp_path: Path, settings: Se
     assert config.state_dir == settings.home / "workers" / "acme"
 
 
+def test_a_task_only_worker_runs_no_listener(tmp_path: Path, settings: Settings) -> None:
+    from insitu.worker import WorkerUnit
+
+    listening = load_worker_config(_write(tmp_path, 'organisation = "a"\napp = "m"\n'), settings)
+    assert listening.listen and WorkerUnit(listening).pieces == ("celery", "listener")
+    text = 'organisation = "a"\napp = "m"\nlisten = false\n'
+    tasks_only = load_worker_config(_write(tmp_path, text), settings)
+    assert not tasks_only.listen and WorkerUnit(tasks_only).pieces == ("celery",)
+
+
 def test_assets_and_keystore_resolve_relative_to_the_file(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,6 +77,7 @@ def test_assets_and_keystore_resolve_relative_to_the_file(
         ('organisation = "acme"\napp = "m"\nconcurrency = 0\n', "concurrency = 0 is out of range"),
         ('organisation = "acme"\napp = "m"\npool = "gevent"\n', "pool must be one of"),
         ('organisation = "acme"\napp = "m"\npoll_interval = true\n', "must be a number"),
+        ('organisation = "acme"\napp = "m"\nlisten = "no"\n', "listen must be a bool"),
         ('organisation = "acme"\napp = "m"\n[contracts]\nX = "0x12"\n', "not a 0x-prefixed"),
         ('organisation = "acme"\napp = "m"\n[assets."0xabc"]\ndata = "gone.csv"\n',
          r"private data of asset 0xabc is missing: .*gone.csv does not exist"),

@@ -1,0 +1,50 @@
+"""The dealer's worker (``app = "insitu.inference.dealer_app"``, ``listen = false``).
+
+An organisation trusted by both sides not to collude with either runs this worker with its own
+key; model owners' workers send it ``insitu.inference.deal`` tasks on its queue
+(``insitu.<organisation>``) and it answers with a signed ``SealedMaterial`` receipt (see
+``insitu.inference.dealer_service``). It watches no contract events: it needs only the chain
+and IPFS to check each request, so its config says ``listen = false`` and no listener runs.
+
+A request the dealer refuses (the agreement is not open, does not name this dealer, or does not
+fit the offer) fails permanently as ``refused``; the owner's worker then rejects the agreement,
+which refunds the buyer. A dealer killed mid-job leaves its message unacknowledged: it is dealt
+again (fresh material) when the worker is back, if the owner is still waiting.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from insitu.inference.dealer_service import DEAL_TASK, deal
+from insitu.inference.errors import InferenceError
+from insitu.market import Marketplace
+from insitu.worker import (
+    JobContext,
+    PermanentJobError,
+    current_worker_config,
+    job_task,
+    make_worker_app,
+)
+from insitu.worker.resources import signing_account
+
+app = make_worker_app("insitu-dealer")
+
+
+@cache
+def _market() -> Marketplace:
+    from insitu.compute.provider import market_for
+
+    return market_for(current_worker_config())
+
+
+@job_task(app, name=DEAL_TASK, max_attempts=3, backoff_base=0.5, backoff_max=5.0)
+def deal_task(_: JobContext, payload: dict[str, Any]) -> str:
+    """Deal one session's material; the result is the signed receipt (JSON)."""
+    agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
+    try:
+        receipt = deal(_market(), signing_account(), agreement)
+    except InferenceError as exc:
+        raise PermanentJobError("refused", str(exc)) from exc
+    return receipt.to_bytes().decode()

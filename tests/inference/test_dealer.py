@@ -1,0 +1,161 @@
+"""The dealer is an independent worker: the owner relays material it cannot read or forge."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import pytest
+from eth_account import Account
+from inference_harness import PRICE_PER_ROW, InferenceEnv
+
+from insitu.chain import AgreementStatus
+from insitu.inference import (
+    InferenceError,
+    InferenceParams,
+    OfferError,
+    buy_predictions,
+    public_key,
+    publish_model,
+)
+from insitu.inference.dealer_service import deal
+from insitu.inference.sealed_material import SealedMaterial
+from insitu.mpc.transport import BUYER, OWNER, Channel, handshake
+
+
+def _open_as_buyer(env: InferenceEnv, rows: int = 10) -> tuple[bytes, Channel, SealedMaterial]:
+    """Open an agreement as the buyer, accept the owner worker and read the forwarded receipt."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(60)
+    params = InferenceParams(
+        rows,
+        "labels",
+        "127.0.0.1",
+        listener.getsockname()[1],
+        public_key(env.buyer),
+        env.dealer.address,
+    )
+    creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=600)
+    sock, _ = listener.accept()
+    listener.close()
+    channel = handshake(
+        sock,
+        BUYER,
+        private_key=bytes(env.buyer.key),
+        peer_public_key=env.offer.provider_public_key,
+        timeout=30,
+    )
+    return creation.agreement_id, channel, SealedMaterial.from_bytes(channel.recv())
+
+
+def test_the_owner_forwards_material_sealed_for_the_buyer_that_it_cannot_open(
+    inference_env: InferenceEnv,
+) -> None:
+    env = inference_env
+    agreement, channel, receipt = _open_as_buyer(env)
+    try:
+        plan = env.offer.plan(10, "labels")
+        receipt.check(
+            dealer=env.dealer.address,
+            chain_id=env.market.w3.eth.chain_id,
+            escrow=env.market.escrow.address,
+            agreement_id=agreement,
+            plan=plan,
+        )
+        assert receipt.dealer == env.dealer.address != env.owner.address
+        mine = receipt.open(env.market.store, env.buyer, BUYER)
+        assert mine.role == BUYER and mine.header == plan and mine.nbytes > 0
+        # The owner's key opens neither the buyer's half nor does the buyer's open the owner's.
+        with pytest.raises(OfferError, match="sealed for another key"):
+            receipt.open(env.market.store, env.owner, BUYER)
+        with pytest.raises(OfferError, match="sealed for another key"):
+            receipt.open(env.market.store, env.buyer, OWNER)
+        # A receipt for another agreement (a replay) is refused.
+        with pytest.raises(OfferError, match="made for"):
+            receipt.check(
+                dealer=env.dealer.address,
+                chain_id=env.market.w3.eth.chain_id,
+                escrow=env.market.escrow.address,
+                agreement_id=bytes(32),
+                plan=plan,
+            )
+    finally:
+        channel.abort()
+    env.wait_job(agreement)
+
+
+def test_material_signed_by_anyone_but_the_named_dealer_is_refused(
+    inference_env: InferenceEnv,
+) -> None:
+    env = inference_env
+    agreement, channel, receipt = _open_as_buyer(env)
+    channel.abort()
+    env.wait_job(agreement)
+    context = {
+        "dealer": env.dealer.address,
+        "chain_id": env.market.w3.eth.chain_id,
+        "escrow": env.market.escrow.address,
+        "agreement_id": agreement,
+        "plan": env.offer.plan(10, "labels"),
+    }
+    receipt.check(**context)  # type: ignore[arg-type]
+    # The owner dealing its own material (and so knowing the buyer's half) and signing for it:
+    forged = replace(receipt, dealer=env.owner.address).signed(env.owner)
+    with pytest.raises(OfferError, match=f"signed by {env.owner.address}, not by the agreement"):
+        forged.check(**context)  # type: ignore[arg-type]
+    # The dealer's own signature over different CIDs does not carry over.
+    swapped = replace(receipt, buyer_cid=receipt.owner_cid)
+    with pytest.raises(OfferError, match="not by the agreement's dealer"):
+        swapped.check(**context)  # type: ignore[arg-type]
+
+
+def test_a_dealer_refuses_an_agreement_that_does_not_name_it(inference_env: InferenceEnv) -> None:
+    env = inference_env
+    agreement, channel, _ = _open_as_buyer(env)
+    try:
+        with pytest.raises(OfferError, match=f"names dealer {env.dealer.address}"):
+            deal(env.market, env.idle_dealer, agreement)
+        assert deal(env.market, env.dealer, agreement).dealer == env.dealer.address
+    finally:
+        channel.abort()
+    env.wait_job(agreement)
+
+
+def test_a_dealer_that_is_down_gets_the_agreement_rejected_and_refunded_at_once(
+    inference_env: InferenceEnv,
+) -> None:
+    env = inference_env
+    escrow = env.market.escrow
+    token = env.market.token.address
+    before = escrow.withdrawable(env.buyer.address, token)
+    with pytest.raises(InferenceError, match=r"rejected agreement .* refunded to you"):
+        buy_predictions(
+            env.market, env.buyer, env.asset, env.rows[:5], dealer=env.idle_dealer.address
+        )
+    refunded = escrow.withdrawable(env.buyer.address, token) - before
+    assert refunded == env.offer.asset_price
+    created = [c for c in escrow.created_events() if c.terms.consumer == env.buyer.address][-1]
+    record = env.wait_job(created.agreement_id)
+    assert record.state == "failed" and record.reason_code == "dealer_unavailable"
+    assert escrow.status(created.agreement_id) == AgreementStatus.REJECTED
+    with pytest.raises(OfferError, match="is REJECTED: nothing to deal"):
+        deal(env.market, env.idle_dealer, created.agreement_id)
+
+
+def test_the_buyer_cannot_pick_a_party_or_an_unlisted_dealer(inference_env: InferenceEnv) -> None:
+    env = inference_env
+    stranger = Account.create().address
+    with pytest.raises(OfferError, match="not one the model owner accepts"):
+        buy_predictions(env.market, env.buyer, env.asset, env.rows[:2], dealer=stranger)
+    # The owner cannot sneak itself in either: publishing refuses it as a dealer.
+    with pytest.raises(ValueError, match="not the owner itself"):
+        publish_model(
+            env.market,
+            env.owner,
+            env.model,
+            name="x",
+            description="x",
+            price_per_row=PRICE_PER_ROW,
+            max_rows=10,
+            dealers=[env.owner.address],
+        )
