@@ -2,7 +2,8 @@
 
     ASSET=0x… CSV=rows.csv MODE=labels brownie run scripts/predict_private.py
 
-The buyer listens on 127.0.0.1 for the model owner's worker (``HOST``/``PORT`` to change it).
+The buyer listens on 127.0.0.1 for the model owner's worker (``HOST``/``PORT`` to change it)
+and uses the offer's first dealer (``DEALER=0x…`` to pick another one the offer accepts).
 On the local chain the buyer is given payment tokens first.
 """
 
@@ -34,6 +35,7 @@ def main(asset: str | None = None, csv: str | None = None, mode: str | None = No
         mode or os.environ.get("MODE", "labels"),
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "0")),
+        dealer=os.environ.get("DEALER"),
     )
     print(f"predictions: {sale.predictions.tolist()}")
     print(

@@ -43,6 +43,9 @@ def predict(
     host: Annotated[str, typer.Option(help="Address to listen on for the owner.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the owner.")] = 120.0,
+    dealer: Annotated[
+        str | None, typer.Option(help="Dealer you trust (default: the offer's first).")
+    ] = None,
 ) -> None:
     """Predict the rows of a CSV privately with a model asset; pay only for the rows sent."""
     import numpy as np
@@ -58,7 +61,15 @@ def predict(
         buyer = signer(market.w3, CONSUMER)
         with console.status("waiting for the model owner's worker…", spinner="dots"):
             sale = buy_predictions(
-                market, buyer, bytes32(asset), rows, mode, host=host, port=port, timeout=timeout
+                market,
+                buyer,
+                bytes32(asset),
+                rows,
+                mode,
+                host=host,
+                port=port,
+                timeout=timeout,
+                dealer=dealer,
             )
     predictions = np.asarray(sale.predictions)
     if out is not None:

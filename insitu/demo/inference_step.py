@@ -3,10 +3,11 @@
 ``run_inference_demo(market, console, endpoints)`` trains a ReLU MLP on scikit-learn's bundled
 ``digits`` (8×8 images, standing in for the brief's skin photos) and a logistic regression on
 ``breast_cancer``, publishes each as an inference-mode model asset priced per row, starts the
-model owner's inference worker (listener + Celery, real processes), and has a buyer get private
-predictions on its held-out rows. It prints, per model, the private accuracy beside the
-plaintext one (equal), the time, the bytes exchanged and the cost (tokens paid for the rows,
-refund of the unused ones), stops the worker and returns the same figures.
+model owner's inference worker (listener + Celery, real processes) and an independent dealer's
+worker (Celery), and has a buyer get private predictions on its held-out rows. It prints, per
+model, the private accuracy beside the plaintext one (equal), the time, the bytes exchanged and
+the cost (tokens paid for the rows, refund of the unused ones), stops the workers and returns
+the same figures.
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ from sklearn.preprocessing import StandardScaler
 
 from insitu.chain import dev_accounts
 from insitu.inference import buy_predictions, publish_model
-from insitu.inference.launch import owner_workers, write_owner_config
+from insitu.inference.launch import (
+    dealer_queue,
+    owner_workers,
+    write_dealer_config,
+    write_owner_config,
+)
 from insitu.market import Marketplace
 from insitu.market.actors import OPERATOR, signer
 from insitu.stack.stack import Endpoints
 
-#: Dev accounts of the demo's model owner (the AI vendor) and prediction buyer (a clinic).
-MODEL_OWNER, CLINIC = 7, 8
+#: Dev accounts of the demo's model owner (the AI vendor), prediction buyer (a clinic) and
+#: dealer (an organisation both trust not to collude with the other; it never transacts).
+MODEL_OWNER, CLINIC, DEALER = 7, 8, 9
+DEALER_ORG = "trusted-dealer"
 PRICE_PER_ROW = 10**15  # 0.001 token per prediction
 MAX_ROWS = 500
 
@@ -60,8 +68,8 @@ def _models() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
 
 def run_inference_demo(market: Marketplace, console: Console, endpoints: Endpoints) -> dict:
     """Run the private-inference demo (see the module docstring); returns its summary."""
-    accounts = dev_accounts(CLINIC + 1)
-    owner, buyer = accounts[MODEL_OWNER], accounts[CLINIC]
+    accounts = dev_accounts(DEALER + 1)
+    owner, buyer, dealer = accounts[MODEL_OWNER], accounts[CLINIC], accounts[DEALER]
     start_block = market.w3.eth.block_number
     models = _models()
     published = []
@@ -74,6 +82,7 @@ def run_inference_demo(market: Marketplace, console: Console, endpoints: Endpoin
             description=f"{name}: private predictions, priced per row",
             price_per_row=PRICE_PER_ROW,
             max_rows=MAX_ROWS,
+            dealers=[dealer.address],
         )
         published.append((publication.asset_id, offer))
     total = sum(offer.asset_price for _, offer in published)
@@ -89,12 +98,22 @@ def run_inference_demo(market: Marketplace, console: Console, endpoints: Endpoin
         redis_url=endpoints.redis_url,
         ipfs_url=endpoints.ipfs_url,
         escrow=market.escrow.address,
+        dealers={dealer.address: dealer_queue(DEALER_ORG)},
         start_block=start_block,
     )
-    summary: dict[str, Any] = {"models": []}
-    workers = owner_workers([config], endpoints.ipfs_store_dir.parent)
+    dealer_config = write_dealer_config(
+        workdir,
+        DEALER_ORG,
+        dealer,
+        rpc_url=endpoints.rpc_url,
+        redis_url=endpoints.redis_url,
+        ipfs_url=endpoints.ipfs_url,
+        escrow=market.escrow.address,
+    )
+    summary: dict[str, Any] = {"models": [], "dealer": dealer.address}
+    workers = owner_workers([config, dealer_config], endpoints.ipfs_store_dir.parent)
     try:
-        with console.status("starting the model owner's inference worker…"):
+        with console.status("starting the model owner's inference worker and the dealer's…"):
             workers.start()
         for (asset, offer), (name, model, rows, truth) in zip(published, models, strict=True):
             started = time.perf_counter()
@@ -112,6 +131,7 @@ def run_inference_demo(market: Marketplace, console: Console, endpoints: Endpoin
                     "identical_to_plaintext": bool(np.array_equal(sale.predictions, plain)),
                     "seconds": time.perf_counter() - started,
                     "online_seconds": sale.online_seconds,
+                    "dealer_seconds": sale.dealer_seconds,
                     "bytes_exchanged": sale.bytes_exchanged,
                     "escrowed": sale.escrowed,
                     "paid": sale.paid,
@@ -138,7 +158,8 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             r["model"],
             str(r["rows"]),
             f"{r['private_accuracy']:.4f} / {r['plaintext_accuracy']:.4f} ({same})",
-            f"{r['seconds']:.2f} s (online {r['online_seconds'] * 1000:.0f} ms)",
+            f"{r['seconds']:.2f} s (online {r['online_seconds'] * 1000:.0f} ms, dealer "
+            f"{r['dealer_seconds'] * 1000:.0f} ms)",
             f"{r['bytes_exchanged'] / 1e6:.2f} MB",
             f"{r['paid'] / 1e18:.4f} tok",
             f"{r['refund'] / 1e18:.4f} tok",

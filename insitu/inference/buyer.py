@@ -47,6 +47,7 @@ class PrivatePrediction:
     refund: int
     bytes_exchanged: int
     online_seconds: float
+    dealer_seconds: float
     seconds: float
     transactions: list[str] = field(default_factory=list)
 
@@ -127,7 +128,9 @@ def buy_predictions(
     party = Buyer(x)
     try:
         plan = offer.plan(params.rows, mode)
-        material = _open_material(market, buyer_account, channel, params, agreement, plan)
+        material, dealer_seconds = _open_material(
+            market, buyer_account, channel, params, agreement, plan
+        )
         predictions = party.predict(channel, mode, material)
     finally:
         channel.close()
@@ -154,6 +157,7 @@ def buy_predictions(
         refund=refund,
         bytes_exchanged=report.traffic.total_bytes,
         online_seconds=report.seconds,
+        dealer_seconds=dealer_seconds,
         seconds=time.perf_counter() - start,
         transactions=[r.tx_hash for r in receipts] + [tx],
     )
@@ -194,9 +198,9 @@ def _open_material(
     params: InferenceParams,
     agreement: bytes,
     plan: PlanHeader,
-) -> PartyMaterial:
-    """This buyer's half of the dealer's material, after checking the owner forwarded the
-    receipt of the dealer *we* named, for this session; abort the session otherwise."""
+) -> tuple[PartyMaterial, float]:
+    """This buyer's half of the dealer's material (and the dealer's time), after checking the
+    owner forwarded the receipt of the dealer *we* named, for this session; abort otherwise."""
     try:
         receipt = SealedMaterial.from_bytes(channel.recv())
         receipt.check(
@@ -214,7 +218,7 @@ def _open_material(
             f"0x{agreement.hex()} stays locked: refund it with refund_expired after its deadline."
         ) from exc
     channel.send(MATERIAL_ACK)
-    return material
+    return material, receipt.dealer_seconds
 
 
 def _check_fulfilment(
