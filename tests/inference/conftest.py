@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from insitu.chain import connect, deploy_all, dev_accounts
+from insitu.chain import connect, deploy_all, dev_accounts, save_deployment
 from insitu.config import LocalStackSettings, Settings
 from insitu.inference import publish_model
 from insitu.inference.launch import (
@@ -36,6 +36,7 @@ from insitu.inference.launch import (
     write_owner_config,
 )
 from insitu.market import Marketplace
+from insitu.market.deployments import deployment_path
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
 from insitu.storage import open_store
@@ -55,6 +56,7 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
         w3 = connect(endpoints.rpc_url)
         operator, owner, buyer, dealer, idle_dealer = dev_accounts(5)
         deployment = deploy_all(w3, operator)
+        save_deployment(deployment, deployment_path(settings, deployment.chain_id))
         market = Marketplace(w3, deployment, open_store(None, endpoints.ipfs_store_dir))
         market.token.mint(operator, buyer.address, 10**24)
         x, y = load_breast_cancer(return_X_y=True)
@@ -109,6 +111,8 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             model=model,
             rows=x,
             jobs=JobStore(redis.Redis.from_url(endpoints.redis_url)),
+            home=home,
+            rpc_url=endpoints.rpc_url,
         )
     finally:
         if workers is not None:

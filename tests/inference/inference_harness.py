@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
@@ -36,6 +37,8 @@ class InferenceEnv:
     model: object
     rows: NDArray[np.float64]
     jobs: JobStore
+    home: Path
+    rpc_url: str
 
     def wait_job(self, agreement: bytes, timeout: float = 30.0) -> JobRecord:
         """The owner worker's job for ``agreement`` once it has finished."""
