@@ -62,13 +62,8 @@ def write_owner_config(
         # Above the longest session so a running job's message is not handed out again.
         "visibility_timeout": max(60.0, 4 * peer_timeout),
     }
-    if ipfs_url:
-        top["ipfs_url"] = ipfs_url
-    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    lines += ["", "[keystore]", f"path = {json.dumps(str(keystore))}"]
-    lines += [f"password_env = {json.dumps(env)}", "", "[contracts]"]
-    lines += [f"AgreementEscrow = {json.dumps(escrow)}", "", "[options]"]
-    lines += [f"peer_timeout = {json.dumps(peer_timeout)}"]
+    lines = _common_lines(top, ipfs_url, keystore, env, escrow)
+    lines += ["", "[options]", f"peer_timeout = {json.dumps(peer_timeout)}"]
     lines += [f"dealer_timeout = {json.dumps(dealer_timeout)}", "", "[options.dealers]"]
     lines += [f"{json.dumps(address)} = {json.dumps(queue)}" for address, queue in dealers.items()]
     for asset, model in models.items():
@@ -107,15 +102,22 @@ def write_dealer_config(
         "concurrency": 1,
         "pool": "solo",
     }
-    if ipfs_url:
-        top["ipfs_url"] = ipfs_url
-    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    lines += ["", "[keystore]", f"path = {json.dumps(str(keystore))}"]
-    lines += [f"password_env = {json.dumps(env)}", "", "[contracts]"]
-    lines += [f"AgreementEscrow = {json.dumps(escrow)}"]
+    lines = _common_lines(top, ipfs_url, keystore, env, escrow)
     config = directory / f"{organisation}.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
+
+
+def _common_lines(
+    top: dict[str, Any], ipfs_url: str | None, keystore: Path, env: str, escrow: str
+) -> list[str]:
+    """The top-level keys, ``[keystore]`` and ``[contracts]`` of either worker's config."""
+    if ipfs_url:
+        top = {**top, "ipfs_url": ipfs_url}
+    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
+    lines += ["", "[keystore]", f"path = {json.dumps(str(keystore))}"]
+    lines += [f"password_env = {json.dumps(env)}", "", "[contracts]"]
+    return [*lines, f"AgreementEscrow = {json.dumps(escrow)}"]
 
 
 def _private_folder(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 
 import pytest
@@ -10,42 +9,15 @@ from eth_account import Account
 from inference_harness import PRICE_PER_ROW, InferenceEnv
 
 from insitu.chain import AgreementStatus
-from insitu.inference import (
-    InferenceError,
-    InferenceParams,
-    OfferError,
-    buy_predictions,
-    public_key,
-    publish_model,
-)
+from insitu.inference import InferenceError, OfferError, buy_predictions, publish_model
 from insitu.inference.dealer_service import deal
 from insitu.inference.sealed_material import SealedMaterial
-from insitu.mpc.transport import BUYER, OWNER, Channel, handshake
+from insitu.mpc.transport import BUYER, OWNER, Channel
 
 
-def _open_as_buyer(env: InferenceEnv, rows: int = 10) -> tuple[bytes, Channel, SealedMaterial]:
-    """Open an agreement as the buyer, accept the owner worker and read the forwarded receipt."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(60)
-    params = InferenceParams(
-        rows,
-        "labels",
-        "127.0.0.1",
-        listener.getsockname()[1],
-        public_key(env.buyer),
-        env.dealer.address,
-    )
-    creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=600)
-    sock, _ = listener.accept()
-    listener.close()
-    channel = handshake(
-        sock,
-        BUYER,
-        private_key=bytes(env.buyer.key),
-        peer_public_key=env.offer.provider_public_key,
-        timeout=30,
-    )
-    return creation.agreement_id, channel, SealedMaterial.from_bytes(channel.recv())
+def _open_as_buyer(env: InferenceEnv) -> tuple[bytes, Channel, SealedMaterial]:
+    agreement, channel, first = env.open_as_buyer()
+    return agreement, channel, SealedMaterial.from_bytes(first)
 
 
 def test_the_owner_forwards_material_sealed_for_the_buyer_that_it_cannot_open(

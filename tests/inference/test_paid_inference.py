@@ -68,41 +68,20 @@ def test_buyer_that_disappears_gets_no_delivery_and_a_refund_after_the_deadline(
 
 
 def test_tampered_message_aborts_without_payment(inference_env: InferenceEnv) -> None:
-    from insitu.mpc.transport import BUYER, handshake
-
     env = inference_env
     escrow = env.market.escrow
     owner_before = escrow.withdrawable(env.owner.address, env.market.token.address)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(30)
-        params = InferenceParams(
-            10,
-            "labels",
-            "127.0.0.1",
-            listener.getsockname()[1],
-            public_key(env.buyer),
-            env.dealer.address,
-        )
-        creation, _ = env.market.buy(env.buyer, env.asset, params=params.to_json(), duration=600)
-        sock, _ = listener.accept()
-        channel = handshake(
-            sock,
-            BUYER,
-            private_key=bytes(env.buyer.key),
-            peer_public_key=env.offer.provider_public_key,
-            timeout=10,
-        )
-        channel.recv()  # the dealer's receipt for the sealed material
-        channel.send(MATERIAL_ACK)
-        # The first protocol message with one bit flipped in its tag: the owner's HMAC check
-        # must catch it and abort the session.
-        frame = bytearray(channel._frame(b"10:labels"))
-        frame[-1] ^= 1
-        sock.sendall(bytes(frame))
-        record = env.wait_job(creation.agreement_id)
-        channel.abort()
+    agreement, channel, _ = env.open_as_buyer()  # the first message: the dealer's receipt
+    channel.send(MATERIAL_ACK)
+    # The first protocol message with one bit flipped in its tag: the owner's HMAC check must
+    # catch it and abort the session.
+    frame = bytearray(channel._frame(b"10:labels"))
+    frame[-1] ^= 1
+    channel._sock.sendall(bytes(frame))
+    record = env.wait_job(agreement)
+    channel.abort()
     assert record.state == "failed" and record.reason_code == "protocol_abort"
-    assert escrow.status(creation.agreement_id) == AgreementStatus.LOCKED
+    assert escrow.status(agreement) == AgreementStatus.LOCKED
     assert escrow.withdrawable(env.owner.address, env.market.token.address) == owner_before
 
 
