@@ -2,10 +2,14 @@
 
 For each case: online time (buyer's session, median of repeats), offline time (the dealer's
 planning and material generation), bytes exchanged online (both directions, framing
-included), protocol rounds, plaintext `predict` time in the same run, and whether the
-private labels equal the plaintext ones. Both parties run in two threads of one process over
-TCP loopback (one Python process shares the GIL; two processes on two machines would add
-network latency per round and remove the GIL contention).
+included), protocol rounds, plaintext `predict` time in the same run, whether the
+private labels equal the plaintext ones, and what the marketplace adds to the offline phase:
+the size of the sealed material (both halves, ECIES ciphertexts) and the time to seal it (the
+dealer: encode, encrypt to each party, add to the embedded IPFS store) and open it (both
+parties: fetch, decrypt, decode), with the same code the dealer worker and the parties run.
+Both parties run in two threads of one process over TCP loopback (one Python process shares
+the GIL; two processes on two machines would add network latency per round and remove the
+GIL contention).
 
 Prints a table and writes ``bench/results/mpc.md``.
 Run: ``.venv/bin/python bench/mpc.py [--repeats 5]``.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eth_account import Account
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -31,8 +37,20 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from insitu.mpc import Buyer, ModelOwner, prepare_material, run_two_party, share_model
+from insitu.inference.dealer_service import seal_material
+from insitu.inference.offer import public_key
+from insitu.inference.sealed_material import SealedMaterial
+from insitu.mpc import (
+    Buyer,
+    DealerMaterial,
+    ModelOwner,
+    prepare_material,
+    run_two_party,
+    share_model,
+)
 from insitu.mpc.ring import FRAC_BITS
+from insitu.mpc.transport import BUYER, OWNER
+from insitu.storage import ContentStore, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mpc.md"
 
@@ -94,15 +112,36 @@ def _median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_case(case: Case, repeats: int) -> dict[str, Any]:
+_OWNER, _BUYER = Account.create(), Account.create()
+
+
+def _seal_and_open(store: ContentStore, material: DealerMaterial) -> tuple[float, int]:
+    """Seconds to seal both halves and open them again, and the sealed bytes."""
+    start = time.perf_counter()
+    owner_cid, buyer_cid = seal_material(store, material, public_key(_OWNER), public_key(_BUYER))
+    header = material.owner.header
+    receipt = SealedMaterial(
+        0, "0x" + "00" * 20, "0x", header.architecture_id, header.n_rows, header.mode,
+        owner_cid, buyer_cid, _OWNER.address, material.seconds,
+    )  # fmt: skip
+    receipt.open(store, _OWNER, OWNER)
+    receipt.open(store, _BUYER, BUYER)
+    seconds = time.perf_counter() - start
+    return seconds, len(store.cat(owner_cid)) + len(store.cat(buyer_cid))
+
+
+def run_case(case: Case, repeats: int, store: ContentStore) -> dict[str, Any]:
     """Measure one case."""
     secret = share_model(case.model)
-    online, offline = [], []
+    online, offline, sealing = [], [], []
     result: np.ndarray | None = None
     traffic = rounds = None
+    sealed_bytes = 0
     for _ in range(repeats):
         material = prepare_material(secret.architecture, len(case.rows), case.mode)
         offline.append(material.seconds)
+        seconds, sealed_bytes = _seal_and_open(store, material)
+        sealing.append(seconds)
         buyer = Buyer(case.rows)
         report, result, traffic = run_two_party(
             lambda c, m=material: ModelOwner(secret).serve(c, m.owner),
@@ -140,6 +179,8 @@ def run_case(case: Case, repeats: int) -> dict[str, Any]:
         "mode": case.mode,
         "online_ms": online_ms,
         "offline_ms": statistics.median(offline) * 1000,
+        "sealed_bytes": sealed_bytes,
+        "seal_ms": statistics.median(sealing) * 1000,
         "bytes": traffic.total_bytes,
         "rounds": rounds,
         "plain_ms": plain_time * 1000,
@@ -163,19 +204,23 @@ def render(rows: list[dict[str, Any]], repeats: int) -> str:
         "triples, exact truncation, Kogge–Stone A2B comparisons; semi-honest. Both parties "
         "in two threads of one process over TCP loopback (shared GIL, ~0.1 ms per round); "
         f"median of {repeats} sessions. Bytes: both directions, framing and HMAC tags "
-        "included. Offline = the dealer's planning pass + material generation (material "
-        "transfer to the parties not included). Machine: "
+        "included. Offline = the dealer's planning pass + material generation; sealed = both "
+        "halves encrypted to their parties (ECIES), seal + open = the dealer encrypting and "
+        "adding them to the embedded IPFS store plus both parties fetching, decrypting and "
+        "decoding theirs (the transfer itself is a local store here). Machine: "
         f"{platform.machine()}, {platform.python_version()}, numpy {np.__version__}. "
         "Produced by `bench/mpc.py`.",
         "",
-        "| case | output | online | offline (dealer) | bytes online | rounds | plaintext predict "
+        "| case | output | online | offline (dealer) | sealed material | seal + open "
+        "| bytes online | rounds | plaintext predict "
         "| labels = plaintext | accuracy / error | target | met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['mode']} | {r['online_ms']:.1f} ms | {r['offline_ms']:.1f} ms "
-            f"| {_mb(r['bytes'])} | {r['rounds']} | {r['plain_ms']:.2f} ms | "
+            f"| {_mb(r['sealed_bytes'])} | {r['seal_ms']:.1f} ms | {_mb(r['bytes'])} "
+            f"| {r['rounds']} | {r['plain_ms']:.2f} ms | "
             f"{'yes' if r['agree'] else '**no**'} | {r['quality']} | {r['target']} | {r['met']} |"
         )
     lines += [
@@ -194,10 +239,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rows = []
-    for case in cases():
-        row = run_case(case, args.repeats)
-        print(row, flush=True)
-        rows.append(row)
+    with tempfile.TemporaryDirectory(prefix="insitu-bench-mpc-") as folder:
+        store = open_store(None, Path(folder))
+        for case in cases():
+            row = run_case(case, args.repeats, store)
+            print(row, flush=True)
+            rows.append(row)
     text = render(rows, args.repeats)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)

@@ -102,7 +102,6 @@ def buy_predictions(
             f"{x.shape[0]} rows: one agreement covers 1 to {offer.max_rows}; split the rows."
         )
     with socket.create_server((host, port)) as listener:
-        listener.settimeout(timeout)
         params = InferenceParams(
             x.shape[0],
             mode,

@@ -32,7 +32,8 @@ from insitu.inference.material_wire import encode_material
 from insitu.inference.offer import InferenceParams, inference_offer
 from insitu.inference.sealed_material import SealedMaterial
 from insitu.market import Marketplace
-from insitu.mpc import prepare_material
+from insitu.mpc import DealerMaterial, prepare_material
+from insitu.storage import ContentStore
 from insitu.worker import JobStore, make_celery
 
 DEAL_TASK = "insitu.inference.deal"
@@ -56,8 +57,9 @@ def deal(market: Marketplace, dealer: LocalAccount, agreement_id: bytes) -> Seal
     offer = inference_offer(market, created.terms.asset_id)
     params.check_against(offer, created.terms.consumer)
     material = prepare_material(offer.architecture, params.rows, params.mode)
-    owner_half = encrypt(offer.provider_public_key, encode_material(material.owner))
-    buyer_half = encrypt(params.buyer_public_key, encode_material(material.buyer))
+    owner_cid, buyer_cid = seal_material(
+        market.store, material, offer.provider_public_key, params.buyer_public_key
+    )
     receipt = SealedMaterial(
         chain_id=market.w3.eth.chain_id,
         escrow=market.escrow.address,
@@ -65,12 +67,21 @@ def deal(market: Marketplace, dealer: LocalAccount, agreement_id: bytes) -> Seal
         architecture_id=offer.architecture.fingerprint,
         rows=params.rows,
         mode=params.mode,
-        owner_cid=market.store.add(owner_half),
-        buyer_cid=market.store.add(buyer_half),
+        owner_cid=owner_cid,
+        buyer_cid=buyer_cid,
         dealer=dealer.address,
         dealer_seconds=round(material.seconds, 4),
     )
     return receipt.signed(dealer)
+
+
+def seal_material(
+    store: ContentStore, material: DealerMaterial, owner_key: bytes, buyer_key: bytes
+) -> tuple[str, str]:
+    """Encrypt each half to its party's public key and store both: (owner CID, buyer CID)."""
+    owner_half = encrypt(owner_key, encode_material(material.owner))
+    buyer_half = encrypt(buyer_key, encode_material(material.buyer))
+    return store.add(owner_half), store.add(buyer_half)
 
 
 @dataclass(frozen=True)
