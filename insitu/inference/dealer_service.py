@@ -112,7 +112,7 @@ class DealerEndpoint:
 
 @cache
 def _client(redis_url: str) -> Celery:
-    return make_celery(redis_url, "insitu-dealer-client")
+    return make_celery(redis_url, "insitu-dealer-client", set_as_current=False)
 
 
 def request_material(

@@ -51,12 +51,15 @@ def make_celery(
     lock_ttl: float | None = None,
     routes: Mapping[str, str] | None = None,
     include: list[str] | None = None,
+    set_as_current: bool = True,
 ) -> Celery:
     """A Celery app using ``redis_url`` (default: ``$INSITU_REDIS_URL``) as broker and backend.
 
     ``queue`` becomes the default queue of tasks; ``routes`` maps task names to other queues.
     ``lock_ttl`` (default: the visibility timeout) is how long a job's lock outlives a worker
     that stopped heart-beating; a redelivered message waits for it before running the job.
+    ``set_as_current=False`` for a client app made inside a worker, which must not replace the
+    worker's own app as Celery's current app.
     """
     url = redis_url or os.environ.get("INSITU_REDIS_URL")
     if not url:
@@ -64,7 +67,9 @@ def make_celery(
             f"no Redis URL for the Celery app {name!r}: pass redis_url, or set INSITU_REDIS_URL "
             "(`insitu worker start` sets it from the worker config)."
         )
-    app = Celery(name, broker=url, backend=url, include=include or [])
+    app = Celery(
+        name, broker=url, backend=url, include=include or [], set_as_current=set_as_current
+    )
     conf: dict[str, Any] = {
         "task_serializer": "json",
         "result_serializer": "json",
