@@ -17,6 +17,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from celery.signals import worker_ready
+
 from insitu.inference.dealer_service import DEAL_TASK, deal
 from insitu.inference.errors import InferenceError
 from insitu.market import Marketplace
@@ -27,7 +29,7 @@ from insitu.worker import (
     job_task,
     make_worker_app,
 )
-from insitu.worker.resources import signing_account
+from insitu.worker.resources import signing_account, warm_up_in_background
 
 app = make_worker_app("insitu-dealer")
 
@@ -37,6 +39,12 @@ def _market() -> Marketplace:
     from insitu.compute.provider import market_for
 
     return market_for(current_worker_config())
+
+
+@worker_ready.connect
+def _warm_up(**_: Any) -> None:
+    """Decrypt the key and connect before the first request, which an owner is waiting on."""
+    warm_up_in_background("dealer", lambda: (signing_account(), _market().w3.eth.chain_id))
 
 
 @job_task(app, name=DEAL_TASK, max_attempts=3, backoff_base=0.5, backoff_max=5.0)

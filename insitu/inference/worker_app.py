@@ -26,9 +26,7 @@ from outside).
 from __future__ import annotations
 
 import json
-import logging
 import pickle
-import threading
 from functools import cache
 from typing import Any
 
@@ -51,7 +49,7 @@ from insitu.worker import (
     job_task,
     make_worker_app,
 )
-from insitu.worker.resources import signing_account
+from insitu.worker.resources import signing_account, warm_up_in_background
 
 TASK_NAME = "insitu.inference.serve"
 #: Reason codes of the on-chain ``reject`` (``AgreementRejected.reason``).
@@ -83,19 +81,15 @@ def _offer(asset: str) -> Any:
 
 @worker_ready.connect
 def _warm_up(**_: Any) -> None:
-    """Decrypt the key, load the models and offers in the background once the worker is up, so
-    the first buyer does not wait for them (the keystore's scrypt alone takes about a second)."""
+    """Decrypt the key and load the models and offers before the first buyer arrives."""
 
     def load() -> None:
-        try:
-            signing_account()
-            for asset in current_worker_config().assets:
-                _model(asset.lower())
-                _offer(asset.lower())
-        except Exception as exc:  # the job reports the same failure with its own context
-            logging.getLogger("insitu.inference").warning("warm-up failed: %s", exc)
+        signing_account()
+        for asset in current_worker_config().assets:
+            _model(asset.lower())
+            _offer(asset.lower())
 
-    threading.Thread(target=load, name="inference-warm-up", daemon=True).start()
+    warm_up_in_background("inference", load)
 
 
 def _material_from(dealer: str, agreement: bytes) -> SealedMaterial:

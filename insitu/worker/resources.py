@@ -8,6 +8,9 @@ by every job of the process. Errors a job cannot recover from by retrying raise
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,23 @@ def signing_account() -> LocalAccount:
             "no_keystore", f"{config.path} has no [keystore]; the worker cannot sign."
         )
     return load_keystore(config.keystore.path, config.keystore.password())
+
+
+def warm_up_in_background(name: str, load: Callable[[], object]) -> None:
+    """Run ``load`` (e.g. decrypt the key, connect, load models) in a daemon thread, so the
+    worker takes jobs at once and the first one does not pay the keystore's ~1 s of scrypt.
+
+    A failure is only logged: the first job repeats the same loads and reports the error with
+    its own context.
+    """
+
+    def run() -> None:
+        try:
+            load()
+        except Exception as exc:
+            logging.getLogger("insitu.worker").warning("%s warm-up failed: %s", name, exc)
+
+    threading.Thread(target=run, name=f"{name}-warm-up", daemon=True).start()
 
 
 def contract_address(config: WorkerConfig, name: str) -> str:
