@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from inference_harness import (
+    DEALER_ORG,
     DEALER_TIMEOUT,
     MAX_ROWS,
     PEER_TIMEOUT,
@@ -73,7 +74,7 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
         )
         dealer_config = write_dealer_config(
             home / "workers-config",
-            "fair-dealer",
+            DEALER_ORG,
             dealer,
             rpc_url=endpoints.rpc_url,
             redis_url=endpoints.redis_url,
@@ -90,7 +91,7 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             ipfs_url=None,
             escrow=deployment.escrow,
             dealers={
-                dealer.address: dealer_queue("fair-dealer"),
+                dealer.address: dealer_queue(DEALER_ORG),
                 idle_dealer.address: dealer_queue("idle-dealer"),
             },
             start_block=deployment.block_number,
@@ -113,6 +114,7 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             jobs=JobStore(redis.Redis.from_url(endpoints.redis_url)),
             home=home,
             rpc_url=endpoints.rpc_url,
+            redis_url=endpoints.redis_url,
         )
     finally:
         if workers is not None:

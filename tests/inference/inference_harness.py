@@ -22,6 +22,7 @@ MAX_ROWS = 200
 PEER_TIMEOUT = 3.0
 #: Long enough for a loaded 2-core machine's first request (the dealer decrypts its keystore).
 DEALER_TIMEOUT = 15.0
+DEALER_ORG = "fair-dealer"
 
 
 @dataclass
@@ -41,6 +42,7 @@ class InferenceEnv:
     jobs: JobStore
     home: Path
     rpc_url: str
+    redis_url: str
 
     def wait_job(self, agreement: bytes, timeout: float = 30.0) -> JobRecord:
         """The owner worker's job for ``agreement`` once it has finished."""

@@ -6,11 +6,18 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
-from inference_harness import PRICE_PER_ROW, InferenceEnv
+from inference_harness import DEALER_ORG, PRICE_PER_ROW, InferenceEnv
 
 from insitu.chain import AgreementStatus
-from insitu.inference import InferenceError, OfferError, buy_predictions, publish_model
-from insitu.inference.dealer_service import deal
+from insitu.inference import (
+    DealerUnavailable,
+    InferenceError,
+    OfferError,
+    buy_predictions,
+    publish_model,
+)
+from insitu.inference.dealer_service import DealerEndpoint, deal, request_material
+from insitu.inference.launch import dealer_queue
 from insitu.inference.sealed_material import SealedMaterial
 from insitu.mpc.transport import BUYER, OWNER, Channel
 
@@ -131,3 +138,20 @@ def test_the_buyer_cannot_pick_a_party_or_an_unlisted_dealer(inference_env: Infe
             max_rows=10,
             dealers=[env.owner.address],
         )
+
+
+def test_a_dealer_deals_fresh_material_per_request_up_to_a_limit(
+    inference_env: InferenceEnv,
+) -> None:
+    env = inference_env
+    agreement, channel, first = _open_as_buyer(env)  # the owner's worker asked once
+    try:
+        endpoint = DealerEndpoint(env.dealer.address, dealer_queue(DEALER_ORG), env.redis_url)
+        again = [request_material(endpoint, agreement, timeout=30) for _ in range(2)]
+        cids = {r.buyer_cid for r in [first, *again]}
+        assert len(cids) == 3  # never the same material twice: it is single-use
+        with pytest.raises(DealerUnavailable, match="already dealt 3 times"):
+            request_material(endpoint, agreement, timeout=30)
+    finally:
+        channel.abort()
+    env.wait_job(agreement)
