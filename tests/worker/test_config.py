@@ -104,3 +104,10 @@ def test_example_config_is_valid(settings: Settings, tmp_path: Path) -> None:
     body = text.split("[keystore]")[0]
     config = load_worker_config(_write(tmp_path, body), settings)
     assert config.organisation == "acme-labs"
+
+
+def test_dealer_example_config_is_valid(settings: Settings, tmp_path: Path) -> None:
+    text = (EXAMPLE.parent / "dealer.example.toml").read_text()
+    config = load_worker_config(_write(tmp_path, text.split("[keystore]")[0]), settings)
+    assert config.app == "insitu.inference.dealer_app" and not config.listen
+    assert config.queue == "insitu.fair-dealer"
