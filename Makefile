@@ -49,6 +49,7 @@ test: setup tests/ipfs-node/node_modules/.installed
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 artifacts: setup
 	$(BIN)/python -m insitu.toolchain.build

@@ -51,8 +51,11 @@ from insitu.stack.ports import free_port  # noqa: E402
 from insitu.storage import EmbeddedStore  # noqa: E402
 from insitu.worker import JobStore, WorkerUnit, load_worker_config  # noqa: E402
 
-TRAIN = {"estimator": "sklearn.linear_model.LogisticRegression", "target": "label",
-         "features": ["f0", "f1", "f2"]}
+TRAIN = {
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "target": "label",
+    "features": ["f0", "f1", "f2"],
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,9 @@ def _locked(market: Marketplace, agreement: bytes) -> bool:
 
 def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst: int) -> Row:
     home = Path(tempfile.mkdtemp(prefix="insitu-bench-compute-"))
-    settings = Settings(home=home, local=LocalStackSettings(anvil_port=free_port(),
-                                                            redis_port=free_port()))
+    settings = Settings(
+        home=home, local=LocalStackSettings(anvil_port=free_port(), redis_port=free_port())
+    )
     os.environ["INSITU_HOME"] = str(home)
     os.environ[KEYSTORE_PASSWORD_ENV] = "e2e-password"
     stack = LocalStack(settings)
@@ -96,26 +100,36 @@ def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst
         market = Marketplace(w3, deployment, EmbeddedStore(settings.ipfs_store_dir))
         market.token.mint(operator, consumer.address, 10_000 * PRICE)
         algorithm = publish_algorithm(market, operator, builtin_path("sklearn_train"))
-        dataset = market.publish(provider, {"name": "bank", "kind": "dataset",
-                                            "description": "bench"}, price=PRICE,
-                                 mode=AccessMode.COMPUTE_ONLY,
-                                 algorithms=[algorithm.hash_bytes]).asset_id
+        dataset = market.publish(
+            provider,
+            {"name": "bank", "kind": "dataset", "description": "bench"},
+            price=PRICE,
+            mode=AccessMode.COMPUTE_ONLY,
+            algorithms=[algorithm.hash_bytes],
+        ).asset_id
         data = home / "private" / "bank.csv"
         data.parent.mkdir()
         bank_frame().to_csv(data, index=False)
         config = write_worker_config(
-            home / "provider.toml", organisation="bench", rpc_url=endpoints.rpc_url,
-            redis_url=endpoints.redis_url, escrow=deployment.escrow,
+            home / "provider.toml",
+            organisation="bench",
+            rpc_url=endpoints.rpc_url,
+            redis_url=endpoints.redis_url,
+            escrow=deployment.escrow,
             keystore=make_keystore(provider, home / "keys" / "p.json"),
-            provider=provider.address, assets={"0x" + dataset.hex(): data},
-            concurrency=processes, options={"zygote": zygote})
+            provider=provider.address,
+            assets={"0x" + dataset.hex(): data},
+            concurrency=processes,
+            options={"zygote": zygote},
+        )
         unit = WorkerUnit(load_worker_config(config, settings), ready_timeout=90)
         unit.start()
         store = JobStore.from_url(endpoints.redis_url)
 
         def buy() -> tuple[bytes, float]:
-            request = request_compute(market, consumer, dataset, algorithm.asset_id, TRAIN,
-                                      validate=False)
+            request = request_compute(
+                market, consumer, dataset, algorithm.asset_id, TRAIN, validate=False
+            )
             return request.agreement_id, time.time()
 
         # Warm-up: the pool children finish their own warm-up (zygote, keystore) first.
@@ -144,11 +158,20 @@ def run_config(label: str, processes: int, zygote: bool, n_latency: int, n_burst
         assert all(r is not None and r.state.value == "done" for r in records), records
         first = min(r.started_at for r in records if r and r.started_at)
         last = max(r.finished_at for r in records if r and r.finished_at)
-        service = [r.finished_at - r.started_at for r in records
-                   if r and r.finished_at and r.started_at]
-        return Row(label, processes, statistics.median(starts), _pct(starts, 0.95),
-                   statistics.median(e2e), _pct(e2e, 0.95), n_burst,
-                   n_burst / (last - first) * 60, statistics.median(service))
+        service = [
+            r.finished_at - r.started_at for r in records if r and r.finished_at and r.started_at
+        ]
+        return Row(
+            label,
+            processes,
+            statistics.median(starts),
+            _pct(starts, 0.95),
+            statistics.median(e2e),
+            _pct(e2e, 0.95),
+            n_burst,
+            n_burst / (last - first) * 60,
+            statistics.median(service),
+        )
     finally:
         if unit is not None:
             unit.stop()
@@ -160,8 +183,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=60, help="backlog size per configuration")
     parser.add_argument("--latency-jobs", type=int, default=20)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the fresh-interpreter comparison")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the fresh-interpreter comparison"
+    )
     args = parser.parse_args()
     configs = [("zygote", n, True, args.jobs) for n in args.processes]
     if not args.no_baseline:
@@ -170,11 +194,13 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     for label, processes, zygote, jobs in configs:
         row = run_config(label, processes, zygote, args.latency_jobs, jobs)
-        print(f"{label:28} x{processes}: start p50 {row.start_p50 * 1000:.0f} ms "
-              f"p95 {row.start_p95 * 1000:.0f} ms | purchase→result p50 {row.e2e_p50:.2f} s "
-              f"p95 {row.e2e_p95:.2f} s | {row.jobs_per_min:.0f} jobs/min ({row.jobs} jobs, "
-              f"{row.service_p50 * 1000:.0f} ms per job p50)",
-              flush=True)
+        print(
+            f"{label:28} x{processes}: start p50 {row.start_p50 * 1000:.0f} ms "
+            f"p95 {row.start_p95 * 1000:.0f} ms | purchase→result p50 {row.e2e_p50:.2f} s "
+            f"p95 {row.e2e_p95:.2f} s | {row.jobs_per_min:.0f} jobs/min ({row.jobs} jobs, "
+            f"{row.service_p50 * 1000:.0f} ms per job p50)",
+            flush=True,
+        )
         rows.append(row)
     lines = [
         "# Compute-to-data: latency and throughput of a small scikit-learn job",
@@ -196,9 +222,11 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r.label} | {r.processes} | {r.start_p50 * 1000:.0f} ms "
-                     f"| {r.start_p95 * 1000:.0f} ms | {r.e2e_p50:.2f} s | {r.e2e_p95:.2f} s "
-                     f"| {r.jobs_per_min:.0f} ({r.jobs} jobs) | {r.service_p50 * 1000:.0f} ms |")
+        lines.append(
+            f"| {r.label} | {r.processes} | {r.start_p50 * 1000:.0f} ms "
+            f"| {r.start_p95 * 1000:.0f} ms | {r.e2e_p50:.2f} s | {r.e2e_p95:.2f} s "
+            f"| {r.jobs_per_min:.0f} ({r.jobs} jobs) | {r.service_p50 * 1000:.0f} ms |"
+        )
     lines += [
         "",
         "Targets (issue 3): event → start p50 < 1 s on the local chain; ≥ 120 small jobs/min "

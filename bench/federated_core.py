@@ -342,8 +342,7 @@ def part_d(lines: list[str]) -> None:
         f"| centralised (pooled data) | {central:.4f} |",
         "",
         f"- federated − centralised = {aucs[-1] - central:+.4f} (target: within ±0.01)",
-        f"- federated − mean single = {aucs[-1] - np.nanmean(singles):+.4f} "
-        "(target: ≥ +0.05)",
+        f"- federated − mean single = {aucs[-1] - np.nanmean(singles):+.4f} (target: ≥ +0.05)",
         f"- AUC per round: {', '.join(f'{a:.4f}' for a in aucs)}",
         f"- targets: federated within ±0.01 of centralised "
         f"{'met' if abs(aucs[-1] - central) <= 0.01 else 'MISSED'}; federated ≥ mean single "

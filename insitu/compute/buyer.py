@@ -52,17 +52,22 @@ class ComputeError(InsituError):
 class ComputeRejected(ComputeError):
     """The provider rejected the job (or it expired); the buyer's payment was refunded."""
 
-    def __init__(self, agreement_id: bytes, reason: Reason | None, refunded: int,
-                 token: str, tx_hash: str) -> None:
+    def __init__(
+        self, agreement_id: bytes, reason: Reason | None, refunded: int, token: str, tx_hash: str
+    ) -> None:
         self.agreement_id = agreement_id
         self.reason = reason
         self.refunded = refunded
-        what = (f"rejected by the provider with reason {reason.name} ({int(reason)})"
-                if reason is not None else "expired before the provider delivered")
+        what = (
+            f"rejected by the provider with reason {reason.name} ({int(reason)})"
+            if reason is not None
+            else "expired before the provider delivered"
+        )
         super().__init__(
             f"compute agreement 0x{agreement_id.hex()} was {what} in tx {tx_hash}; the buyer "
             f"was refunded {refunded} (token {token}), now withdrawable with "
-            "market.escrow.withdraw(buyer, token). Fix the job and buy again.")
+            "market.escrow.withdraw(buyer, token). Fix the job and buy again."
+        )
 
 
 @dataclass(frozen=True)
@@ -142,9 +147,15 @@ class FederatedResult:
 # ---------------------------------------------------------------------------- algorithms
 
 
-def publish_algorithm(market: Marketplace, owner: LocalAccount, folder: Path | str, *,
-                      name: str | None = None, description: str | None = None,
-                      price: int = 0) -> AlgorithmPublication:
+def publish_algorithm(
+    market: Marketplace,
+    owner: LocalAccount,
+    folder: Path | str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    price: int = 0,
+) -> AlgorithmPublication:
     """Pack an algorithm folder, put the package on IPFS and register it as an algorithm asset."""
     from insitu.compute.package import read_manifest
 
@@ -168,12 +179,16 @@ def algorithm_package(market: Marketplace, algorithm_asset: bytes) -> tuple[byte
     """(package bytes, algorithm hash) of an algorithm asset, checked against its metadata."""
     meta = market.metadata(algorithm_asset)
     if not (meta.package_cid and meta.package_hash):
-        raise ComputeError(f"asset 0x{algorithm_asset.hex()} has no package_cid/package_hash in "
-                           "its metadata: it is not an algorithm asset (publish_algorithm).")
+        raise ComputeError(
+            f"asset 0x{algorithm_asset.hex()} has no package_cid/package_hash in "
+            "its metadata: it is not an algorithm asset (publish_algorithm)."
+        )
     package = market.store.cat(meta.package_cid)
     if algorithm_hash(package) != meta.package_hash.lower():
-        raise ComputeError(f"the package of algorithm asset 0x{algorithm_asset.hex()} does not "
-                           "match its declared hash: do not buy it; tell its owner.")
+        raise ComputeError(
+            f"the package of algorithm asset 0x{algorithm_asset.hex()} does not "
+            "match its declared hash: do not buy it; tell its owner."
+        )
     return package, bytes.fromhex(meta.package_hash[2:])
 
 
@@ -186,11 +201,19 @@ def check_params(package: bytes, params: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- buying
 
 
-def request_compute(market: Marketplace, consumer: LocalAccount, dataset_asset: bytes,
-                    algorithm_asset: bytes, params: dict[str, Any], *,
-                    relayer: LocalAccount | None = None, duration: int = 3600,
-                    secure_sum: SecureSum | None = None, salt: bytes | None = None,
-                    validate: bool = True) -> ComputeRequest:
+def request_compute(
+    market: Marketplace,
+    consumer: LocalAccount,
+    dataset_asset: bytes,
+    algorithm_asset: bytes,
+    params: dict[str, Any],
+    *,
+    relayer: LocalAccount | None = None,
+    duration: int = 3600,
+    secure_sum: SecureSum | None = None,
+    salt: bytes | None = None,
+    validate: bool = True,
+) -> ComputeRequest:
     """Buy one compute job on ``dataset_asset`` with ``algorithm_asset`` (see module docstring).
 
     ``validate`` checks the parameters against the algorithm's schema before paying.
@@ -199,25 +222,54 @@ def request_compute(market: Marketplace, consumer: LocalAccount, dataset_asset: 
     if validate:
         check_params(package, params)
     document = JobDocument(
-        algorithm_asset="0x" + bytes(algorithm_asset).hex(), params=params,
-        encryption_key="0x" + public_key_from_private(consumer.key).hex(), secure_sum=secure_sum)
+        algorithm_asset="0x" + bytes(algorithm_asset).hex(),
+        params=params,
+        encryption_key="0x" + public_key_from_private(consumer.key).hex(),
+        secure_sum=secure_sum,
+    )
     if relayer is not None:
-        purchase = market.sign_purchase(consumer, dataset_asset, algorithm_hash=digest,
-                                        params=document.to_json(), duration=duration, salt=salt)
+        purchase = market.sign_purchase(
+            consumer,
+            dataset_asset,
+            algorithm_hash=digest,
+            params=document.to_json(),
+            duration=duration,
+            salt=salt,
+        )
         creation = market.submit(relayer, purchase)
         receipts: list[TxReceipt] = [creation.receipt]
         params_cid = purchase.params_cid
     else:
-        creation, receipts = market.buy(consumer, dataset_asset, algorithm_hash=digest,
-                                        params=document.to_json(), duration=duration, salt=salt)
+        creation, receipts = market.buy(
+            consumer,
+            dataset_asset,
+            algorithm_hash=digest,
+            params=document.to_json(),
+            duration=duration,
+            salt=salt,
+        )
         params_cid, _ = market.store_params(document.to_json())
-    return ComputeRequest(creation.agreement_id, bytes(dataset_asset), digest, params_cid,
-                          document, tuple(receipts), time.time())
+    return ComputeRequest(
+        creation.agreement_id,
+        bytes(dataset_asset),
+        digest,
+        params_cid,
+        document,
+        tuple(receipts),
+        time.time(),
+    )
 
 
-def wait_for_result(market: Marketplace, agreement_id: bytes, private_key: Any, *,
-                    timeout: float = 120.0, dest: Path | str | None = None,
-                    on_progress: Progress | None = None, poll: float = 0.1) -> ComputeResult:
+def wait_for_result(
+    market: Marketplace,
+    agreement_id: bytes,
+    private_key: Any,
+    *,
+    timeout: float = 120.0,
+    dest: Path | str | None = None,
+    on_progress: Progress | None = None,
+    poll: float = 0.1,
+) -> ComputeResult:
     """Wait for fulfilment, fetch the result, verify it against the chain, decrypt and unpack.
 
     ``private_key`` is the buyer's account (or key). Raises `ComputeRejected` if the provider
@@ -240,7 +292,8 @@ def wait_for_result(market: Marketplace, agreement_id: bytes, private_key: Any, 
             raise ComputeError(
                 f"agreement 0x{agreement_id.hex()} still not fulfilled after {timeout:.0f} s: is "
                 "the provider's worker running? The payment stays in escrow until the deadline, "
-                "then anyone can refund it (escrow.refund_expired).")
+                "then anyone can refund it (escrow.refund_expired)."
+            )
         progress(f"job running at the provider ({waited:.0f} s)")
         time.sleep(poll)
     if agreement.status is not AgreementStatus.FULFILLED:
@@ -249,31 +302,48 @@ def wait_for_result(market: Marketplace, agreement_id: bytes, private_key: Any, 
     args = event["args"]
     result_hash, cid = bytes(args["resultHash"]), str(args["resultCid"])
     if not agreement.proves_result(result_hash):
-        raise ComputeError(f"agreement 0x{agreement_id.hex()}: the fulfilment event does not "
-                           "match the on-chain commitment; do not trust this result.")
+        raise ComputeError(
+            f"agreement 0x{agreement_id.hex()}: the fulfilment event does not "
+            "match the on-chain commitment; do not trust this result."
+        )
     progress(f"fetching result {cid} from IPFS")
     ciphertext = market.store.cat(cid)
     progress("verifying and decrypting")
-    folder = Path(dest) if dest is not None else Path(
-        tempfile.mkdtemp(prefix=f"insitu-result-{agreement_id.hex()[:8]}-"))
-    opened = open_result(ciphertext, expected_hash=result_hash, private_key=private_key,
-                         dest=folder)
-    return ComputeResult(agreement_id, cid, result_hash, event["transactionHash"].to_0x_hex(),
-                         str(args["provider"]), opened)
+    folder = (
+        Path(dest)
+        if dest is not None
+        else Path(tempfile.mkdtemp(prefix=f"insitu-result-{agreement_id.hex()[:8]}-"))
+    )
+    opened = open_result(
+        ciphertext, expected_hash=result_hash, private_key=private_key, dest=folder
+    )
+    return ComputeResult(
+        agreement_id,
+        cid,
+        result_hash,
+        event["transactionHash"].to_0x_hex(),
+        str(args["provider"]),
+        opened,
+    )
 
 
 def _last_event(market: Marketplace, name: str, agreement_id: bytes) -> Any:
     event = getattr(market.escrow.contract.events, name)
-    logs = event().get_logs(from_block=market.deployment.block_number,
-                            argument_filters={"agreementId": bytes(agreement_id)})
+    logs = event().get_logs(
+        from_block=market.deployment.block_number,
+        argument_filters={"agreementId": bytes(agreement_id)},
+    )
     if not logs:
-        raise ComputeError(f"no {name} event for agreement 0x{agreement_id.hex()}: check the "
-                           "escrow address and that the node keeps logs from its deployment.")
+        raise ComputeError(
+            f"no {name} event for agreement 0x{agreement_id.hex()}: check the "
+            "escrow address and that the node keeps logs from its deployment."
+        )
     return logs[-1]
 
 
-def _rejection(market: Marketplace, agreement_id: bytes,
-               status: AgreementStatus) -> ComputeRejected:
+def _rejection(
+    market: Marketplace, agreement_id: bytes, status: AgreementStatus
+) -> ComputeRejected:
     terms = market.escrow.created(agreement_id, from_block=market.deployment.block_number).terms
     if status is AgreementStatus.REJECTED:
         event = _last_event(market, "AgreementRejected", agreement_id)
@@ -284,8 +354,9 @@ def _rejection(market: Marketplace, agreement_id: bytes,
     else:
         event = _last_event(market, "AgreementRefunded", agreement_id)
         reason = None
-    return ComputeRejected(agreement_id, reason, terms.amount, terms.token,
-                           event["transactionHash"].to_0x_hex())
+    return ComputeRejected(
+        agreement_id, reason, terms.amount, terms.token, event["transactionHash"].to_0x_hex()
+    )
 
 
 # ---------------------------------------------------------------------------- federated
@@ -296,20 +367,31 @@ def provider_public_key(market: Marketplace, dataset_asset: bytes) -> str:
     asset = market.asset(dataset_asset)
     key = market.metadata(dataset_asset).extra.get("provider_public_key")
     if not isinstance(key, str):
-        raise ComputeError(f"dataset 0x{dataset_asset.hex()} publishes no "
-                           "extra.provider_public_key in its metadata: it cannot take part in a "
-                           "federated query; ask its owner to add it.")
+        raise ComputeError(
+            f"dataset 0x{dataset_asset.hex()} publishes no "
+            "extra.provider_public_key in its metadata: it cannot take part in a "
+            "federated query; ask its owner to add it."
+        )
     if address_of_public_key(key) != asset.provider:
-        raise ComputeError(f"dataset 0x{dataset_asset.hex()}'s provider_public_key is not the key "
-                           f"of its provider {asset.provider}: do not use it.")
+        raise ComputeError(
+            f"dataset 0x{dataset_asset.hex()}'s provider_public_key is not the key "
+            f"of its provider {asset.provider}: do not use it."
+        )
     return key
 
 
-def run_federated_query(market: Marketplace, consumer: LocalAccount,
-                        dataset_assets: Sequence[bytes], algorithm_asset: bytes,
-                        params: dict[str, Any], *, fields: Sequence[str] | None = None,
-                        relayer: LocalAccount | None = None, timeout: float = 120.0,
-                        on_progress: Progress | None = None) -> FederatedResult:
+def run_federated_query(
+    market: Marketplace,
+    consumer: LocalAccount,
+    dataset_assets: Sequence[bytes],
+    algorithm_asset: bytes,
+    params: dict[str, Any],
+    *,
+    fields: Sequence[str] | None = None,
+    relayer: LocalAccount | None = None,
+    timeout: float = 120.0,
+    on_progress: Progress | None = None,
+) -> FederatedResult:
     """One secure-sum query over several providers; returns only the combined totals.
 
     Each dataset gets its own agreement with the same job document (fresh session id, every
@@ -324,19 +406,29 @@ def run_federated_query(market: Marketplace, consumer: LocalAccount,
     names = tuple(fields or FIELDS)
     keys = [provider_public_key(market, d) for d in dataset_assets]
     if len(set(keys)) != len(keys):
-        raise ComputeError("two datasets of the query have the same provider: its masks would "
-                           "not cancel; query each provider once.")
+        raise ComputeError(
+            "two datasets of the query have the same provider: its masks would "
+            "not cancel; query each provider once."
+        )
     session = SecureSum("0x" + os.urandom(32).hex(), tuple(keys), len(names))
-    requests = [request_compute(market, consumer, d, algorithm_asset, params, relayer=relayer,
-                                secure_sum=session) for d in dataset_assets]
+    requests = [
+        request_compute(
+            market, consumer, d, algorithm_asset, params, relayer=relayer, secure_sum=session
+        )
+        for d in dataset_assets
+    ]
     masked = []
     for request in requests:
-        result = wait_for_result(market, request.agreement_id, consumer, timeout=timeout,
-                                 on_progress=on_progress)
+        result = wait_for_result(
+            market, request.agreement_id, consumer, timeout=timeout, on_progress=on_progress
+        )
         document = result.load_json("result.json")
         if not document.get("masked") or document.get("session") != session.session:
-            raise ComputeError(f"provider {result.provider} returned an unmasked or foreign "
-                               "result: refusing to combine it.")
+            raise ComputeError(
+                f"provider {result.provider} returned an unmasked or foreign "
+                "result: refusing to combine it."
+            )
         masked.append([int(v) for v in document["values"]])
-    return FederatedResult(names, tuple(combine(masked)),
-                           tuple(r.agreement_id for r in requests), session.session)
+    return FederatedResult(
+        names, tuple(combine(masked)), tuple(r.agreement_id for r in requests), session.session
+    )

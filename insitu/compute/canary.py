@@ -39,8 +39,13 @@ def canary_encodings(canary: str | int | float) -> dict[str, bytes]:
     return patterns
 
 
-def find_canaries(blob: bytes, canaries: Iterable[str | int | float], *,
-                  private_key: Any = None, source: str = "blob") -> list[CanaryHit]:
+def find_canaries(
+    blob: bytes,
+    canaries: Iterable[str | int | float],
+    *,
+    private_key: Any = None,
+    source: str = "blob",
+) -> list[CanaryHit]:
     """Every occurrence of any canary in `blob` (and in its decryption, if a key is given).
 
     With `private_key`, a blob that decrypts is scanned both as ciphertext and as plaintext; one

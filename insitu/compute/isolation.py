@@ -50,8 +50,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def _libc() -> ctypes.CDLL:
@@ -65,16 +68,20 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> None:
-    _check(libc.mount(source.encode() if source else None, target.encode(), None,
-                      ctypes.c_ulong(flags), None), f"mount {target}")
+    _check(
+        libc.mount(
+            source.encode() if source else None, target.encode(), None, ctypes.c_ulong(flags), None
+        ),
+        f"mount {target}",
+    )
 
 
 def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
             out.append(field[i])
@@ -138,8 +145,12 @@ def enter_namespaces(readonly: Sequence[Path], writable: Sequence[Path]) -> dict
         _mount(libc, None, path, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     remounted, failed = 0, []
     for target, options in _mounts():
-        if (_under(target, _SKIP_REMOUNT_PREFIXES) or target in writable_s
-                or _under(target, readonly_s) or "ro" in options):
+        if (
+            _under(target, _SKIP_REMOUNT_PREFIXES)
+            or target in writable_s
+            or _under(target, readonly_s)
+            or "ro" in options
+        ):
             continue
         try:
             _mount(libc, None, target, MS_BIND | MS_REMOUNT | MS_RDONLY | _flags_of(options))
@@ -147,18 +158,50 @@ def enter_namespaces(readonly: Sequence[Path], writable: Sequence[Path]) -> dict
         except OSError:
             failed.append(target)
     _drop_all_capabilities(libc)
-    return {"mode": "namespaces", "network": "empty netns", "data": "read-only bind mount",
-            "filesystem_readonly_mounts": remounted, "filesystem_remount_failures": failed,
-            "capabilities": "all dropped"}
+    return {
+        "mode": "namespaces",
+        "network": "empty netns",
+        "data": "read-only bind mount",
+        "filesystem_readonly_mounts": remounted,
+        "filesystem_remount_failures": failed,
+        "capabilities": "all dropped",
+    }
 
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_PATH_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.chmod", "os.chown",
-                          "os.truncate", "os.utime", "os.link", "os.symlink", "os.mkdir",
-                          "shutil.rmtree", "shutil.move", "shutil.copyfile"})
-_BLOCKED_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind",
-                             "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
-                             "os.spawn", "os.fork", "os.forkpty", "pty.spawn"})
+_PATH_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.link",
+        "os.symlink",
+        "os.mkdir",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+    }
+)
+_BLOCKED_EVENTS = frozenset(
+    {
+        "socket.connect",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.bind",
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "pty.spawn",
+    }
+)
 
 
 def install_audit_hook(readonly: Sequence[Path]) -> dict[str, Any]:
@@ -178,12 +221,17 @@ def install_audit_hook(readonly: Sequence[Path]) -> dict[str, Any]:
         if event == "open" and len(args) >= 3:
             path, mode, flags = args[0], args[1], args[2]
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & _WRITE_FLAGS)
+                isinstance(flags, int) and flags & _WRITE_FLAGS
+            )
             if writes and is_protected(path):
                 raise PermissionError(f"sandbox: the data at {path} is read-only")
         elif event in _PATH_EVENTS and any(is_protected(a) for a in args[:2]):
             raise PermissionError(f"sandbox: {event} on the read-only data is not allowed")
 
     sys.addaudithook(hook)
-    return {"mode": "hooks", "network": "audit hook (socket connect/send/bind refused)",
-            "data": "audit hook (writes refused)", "capabilities": "unchanged"}
+    return {
+        "mode": "hooks",
+        "network": "audit hook (socket connect/send/bind refused)",
+        "data": "audit hook (writes refused)",
+        "capabilities": "unchanged",
+    }

@@ -49,6 +49,7 @@ class Context:
     def read_table(self, required_columns: tuple[str, ...] = ()) -> Any:
         """The private data as a pandas DataFrame (CSV, or Parquet with pyarrow)."""
         from insitu.compute.data import load_table
+
         return load_table(self.data_path, asset=self.asset, required_columns=required_columns)
 
     def reject(self, reason: str | Reason, message: str) -> None:
@@ -130,10 +131,15 @@ def run_spec(spec: dict[str, Any], report_fd: int) -> int:
 
     scratch = Path(spec["scratch_dir"])
     os.chdir(scratch)
-    ctx = Context(data_path=Path(spec["data_path"]), params=spec["params"],
-                  output_dir=Path(spec["output_dir"]), scratch_dir=scratch,
-                  local_dir=Path(spec["local_dir"]), asset=spec.get("asset"),
-                  provider_inputs=spec.get("provider_inputs") or {})
+    ctx = Context(
+        data_path=Path(spec["data_path"]),
+        params=spec["params"],
+        output_dir=Path(spec["output_dir"]),
+        scratch_dir=scratch,
+        local_dir=Path(spec["local_dir"]),
+        asset=spec.get("asset"),
+        provider_inputs=spec.get("provider_inputs") or {},
+    )
     try:
         sys.path.insert(0, spec["package_dir"])
         module_name, function_name = spec["entry_point"].split(":", 1)

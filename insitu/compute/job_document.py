@@ -51,8 +51,11 @@ class SecureSum:
     length: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"session": self.session, "participants": list(self.participants),
-                "length": self.length}
+        return {
+            "session": self.session,
+            "participants": list(self.participants),
+            "length": self.length,
+        }
 
     def participant_keys(self) -> list[bytes]:
         return [normalise_public_key(p) for p in self.participants]
@@ -88,19 +91,24 @@ class JobDocument:
         return address_of_public_key(self.encryption_key)
 
 
-def parse_job_document(data: bytes, *, expected_hash: bytes | None = None,
-                       source: str = "job document") -> JobDocument:
+def parse_job_document(
+    data: bytes, *, expected_hash: bytes | None = None, source: str = "job document"
+) -> JobDocument:
     """Check ``data`` against the on-chain hash and parse it; ``ParamsError`` says what is wrong."""
     if expected_hash is not None and keccak(data) != bytes(expected_hash):
-        raise ParamsError(f"{source} does not hash to the agreement's paramsHash: the CID names "
-                          "other content than the buyer committed to.")
+        raise ParamsError(
+            f"{source} does not hash to the agreement's paramsHash: the CID names "
+            "other content than the buyer committed to."
+        )
     try:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ParamsError(f"{source} is not JSON ({exc}).") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ParamsError(f"{source} is not an {FORMAT} document: buy compute jobs with "
-                          "insitu.compute.buyer.request_compute.")
+        raise ParamsError(
+            f"{source} is not an {FORMAT} document: buy compute jobs with "
+            "insitu.compute.buyer.request_compute."
+        )
     asset = doc.get("algorithm_asset")
     if not (isinstance(asset, str) and _BYTES32.match(asset)):
         raise ParamsError(f"{source}: algorithm_asset must be a 0x-prefixed 32-byte asset id.")
@@ -113,15 +121,22 @@ def parse_job_document(data: bytes, *, expected_hash: bytes | None = None,
     except (CryptoError, ValueError) as exc:
         raise ParamsError(f"{source}: encryption_key is not a secp256k1 public key.") from exc
     secure = doc.get("secure_sum")
-    return JobDocument(asset.lower(), params, key_hex,
-                       _parse_secure_sum(secure, source) if secure is not None else None)
+    return JobDocument(
+        asset.lower(),
+        params,
+        key_hex,
+        _parse_secure_sum(secure, source) if secure is not None else None,
+    )
 
 
 def _parse_secure_sum(value: Any, source: str) -> SecureSum:
     if not isinstance(value, dict):
         raise ParamsError(f"{source}: secure_sum must be an object.")
-    session, participants, length = (value.get("session"), value.get("participants"),
-                                     value.get("length"))
+    session, participants, length = (
+        value.get("session"),
+        value.get("participants"),
+        value.get("length"),
+    )
     if not (isinstance(session, str) and _BYTES32.match(session)):
         raise ParamsError(f"{source}: secure_sum.session must be a fresh random 32-byte hex id.")
     if not (isinstance(participants, list) and len(participants) >= 2):

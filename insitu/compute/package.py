@@ -92,20 +92,32 @@ def parse_manifest(text: str | bytes, *, source: str = MANIFEST_NAME) -> Manifes
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PackageError(f"{source} is not valid JSON ({exc}): fix the file.") from exc
-    errors = sorted(jsonschema.Draft202012Validator(_MANIFEST_SCHEMA).iter_errors(raw),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(_MANIFEST_SCHEMA).iter_errors(raw),
+        key=lambda e: list(e.absolute_path),
+    )
     if errors:
         first = errors[0]
-        raise PackageError(f"{source}: field {_where(first.absolute_path)}: {first.message}. "
-                           "See insitu.compute.package for the manifest format.")
+        raise PackageError(
+            f"{source}: field {_where(first.absolute_path)}: {first.message}. "
+            "See insitu.compute.package for the manifest format."
+        )
     try:
         jsonschema.Draft202012Validator.check_schema(raw["parameters"])
     except jsonschema.SchemaError as exc:
-        raise PackageError(f"{source}: 'parameters' is not a valid JSON Schema: {exc.message} "
-                           f"(at {_where(exc.absolute_path)}).") from exc
-    return Manifest(name=raw["name"], version=raw["version"], entry_point=raw["entry_point"],
-                    parameters=raw["parameters"], outputs=tuple(raw["outputs"]),
-                    description=raw.get("description", ""), raw=raw)
+        raise PackageError(
+            f"{source}: 'parameters' is not a valid JSON Schema: {exc.message} "
+            f"(at {_where(exc.absolute_path)})."
+        ) from exc
+    return Manifest(
+        name=raw["name"],
+        version=raw["version"],
+        entry_point=raw["entry_point"],
+        parameters=raw["parameters"],
+        outputs=tuple(raw["outputs"]),
+        description=raw.get("description", ""),
+        raw=raw,
+    )
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -115,10 +127,14 @@ def read_manifest(folder: Path) -> Manifest:
         raise PackageError(f"{folder} has no {MANIFEST_NAME}: every algorithm package needs one.")
     manifest = parse_manifest(path.read_bytes(), source=str(path))
     module_rel = Path(*manifest.module.split("."))
-    if not ((folder / module_rel).with_suffix(".py").is_file()
-            or (folder / module_rel / "__init__.py").is_file()):
-        raise PackageError(f"{path}: entry point {manifest.entry_point!r} names module "
-                           f"{manifest.module!r} but {module_rel}.py is not in the package.")
+    if not (
+        (folder / module_rel).with_suffix(".py").is_file()
+        or (folder / module_rel / "__init__.py").is_file()
+    ):
+        raise PackageError(
+            f"{path}: entry point {manifest.entry_point!r} names module "
+            f"{manifest.module!r} but {module_rel}.py is not in the package."
+        )
     return manifest
 
 
@@ -147,11 +163,13 @@ def verify_hash(package_bytes: bytes, expected: str | bytes) -> None:
         raise HashMismatchError(
             f"algorithm package hashes to {actual} but the agreement names "
             f"{_normalise_hash(expected)}: the fetched bytes are not the allowlisted algorithm; "
-            "refetch by the agreement's CID or reject the job.")
+            "refetch by the agreement's CID or reject the job."
+        )
 
 
-def unpack(package_bytes: bytes, dest: Path | str, *,
-           expected_hash: str | bytes | None = None) -> Manifest:
+def unpack(
+    package_bytes: bytes, dest: Path | str, *, expected_hash: str | bytes | None = None
+) -> Manifest:
     """Verify (optionally) and unpack a package into `dest`; returns its validated manifest."""
     dest = Path(dest)
     if expected_hash is not None:
@@ -168,5 +186,7 @@ def validate_params(manifest: Manifest, params: Any) -> None:
         return
     details = "; ".join(f"{_where(e.absolute_path)}: {e.message}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    raise ParamsError(f"parameters for algorithm {manifest.name} {manifest.version} are invalid: "
-                      f"{details}{more}. Fix them to match the algorithm's parameter schema.")
+    raise ParamsError(
+        f"parameters for algorithm {manifest.name} {manifest.version} are invalid: "
+        f"{details}{more}. Fix them to match the algorithm's parameter schema."
+    )

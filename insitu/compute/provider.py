@@ -74,8 +74,11 @@ TASK_NAME = "insitu.compute.run"
 #: ``Web3RPCError`` is a node-side error, never a revert (those are ``ContractRevert``): e.g.
 #: anvil with ``--prune-history`` answers an ``eth_call`` at "latest" racing a new block with
 #: "BlockOutOfRangeError"; a retry succeeds.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ChainUnavailable, KuboUnreachable,
-                                                     Web3RPCError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ChainUnavailable,
+    KuboUnreachable,
+    Web3RPCError,
+)
 _SESSION_TTL = 400 * 24 * 3600
 #: Attempts (with backoff, ~7 s in all) a federated job waits for its sibling agreements.
 MAX_PARTICIPANT_WAITS = 4
@@ -100,8 +103,9 @@ def limits_from_options(options: dict[str, Any]) -> Limits:
     known = {"wall_seconds", "cpu_seconds", "memory_mb", "max_file_mb", "max_output_mb"}
     unknown = set(table) - known
     if unknown:
-        raise WorkerConfigError(f"[options.limits] has unknown keys {sorted(unknown)}; "
-                                f"allowed: {sorted(known)}.")
+        raise WorkerConfigError(
+            f"[options.limits] has unknown keys {sorted(unknown)}; allowed: {sorted(known)}."
+        )
     base = Limits()
     mb = 1024 * 1024
     return Limits(
@@ -126,15 +130,19 @@ def market_for(config: WorkerConfig) -> Marketplace:
         from insitu.config import load_settings
 
         return Marketplace(w3, find_deployment(w3, load_settings()), store)
-    contract = w3.eth.contract(address=Web3.to_checksum_address(escrow),
-                               abi=_escrow_abi())
+    contract = w3.eth.contract(address=Web3.to_checksum_address(escrow), abi=_escrow_abi())
     registry = contract.functions.registry().call()
     zero = "0x0000000000000000000000000000000000000000"
     deployment = Deployment(
-        chain_id=w3.eth.chain_id, registry=registry, escrow=contract.address,
-        token=config.contracts.get("PaymentToken", zero), deployer=zero,
-        block_number=config.start_block, gas_used={},
-        session=config.contracts.get("FederatedSession", zero))
+        chain_id=w3.eth.chain_id,
+        registry=registry,
+        escrow=contract.address,
+        token=config.contracts.get("PaymentToken", zero),
+        deployer=zero,
+        block_number=config.start_block,
+        gas_used={},
+        session=config.contracts.get("FederatedSession", zero),
+    )
     return Marketplace(w3, deployment, store)
 
 
@@ -147,8 +155,10 @@ def _escrow_abi() -> list[dict[str, Any]]:
 def provider_account(config: WorkerConfig) -> LocalAccount:
     """The provider's signing account from the config's keystore."""
     if config.keystore is None:
-        raise WorkerConfigError(f"{config.path}: a compute worker needs a [keystore] table with "
-                                "the provider's key (it fulfils and rejects agreements).")
+        raise WorkerConfigError(
+            f"{config.path}: a compute worker needs a [keystore] table with "
+            "the provider's key (it fulfils and rejects agreements)."
+        )
     return load_keystore(config.keystore.path, config.keystore.password())
 
 
@@ -164,11 +174,15 @@ class ComputeProvider:
     launcher: Launcher | None = None
 
     @classmethod
-    def from_config(cls, config: WorkerConfig, launcher: Launcher | None = None
-                    ) -> ComputeProvider:
-        return cls(config, market_for(config), provider_account(config),
-                   redis.Redis.from_url(config.redis_url, socket_timeout=10),
-                   limits_from_options(config.options), launcher)
+    def from_config(cls, config: WorkerConfig, launcher: Launcher | None = None) -> ComputeProvider:
+        return cls(
+            config,
+            market_for(config),
+            provider_account(config),
+            redis.Redis.from_url(config.redis_url, socket_timeout=10),
+            limits_from_options(config.options),
+            launcher,
+        )
 
     @property
     def start_block(self) -> int:
@@ -176,16 +190,23 @@ class ComputeProvider:
 
     # ------------------------------------------------------------------ the job
 
-    def run(self, agreement_id: bytes, ensure_owner: Callable[[], None] = lambda: None,
-            attempt: int = 1) -> str:
+    def run(
+        self, agreement_id: bytes, ensure_owner: Callable[[], None] = lambda: None, attempt: int = 1
+    ) -> str:
         """Run one agreement end to end; returns the result CID (or the settled status)."""
         agreement = self.market.escrow.get(agreement_id)
         if agreement.status is not AgreementStatus.LOCKED:
             if agreement.status is AgreementStatus.NONE:
-                raise PermanentJobError("unknown_agreement", f"agreement 0x{agreement_id.hex()} "
-                                        "does not exist on this chain (reorg or wrong escrow).")
-            log.info("agreement 0x%s already %s; nothing to do", agreement_id.hex(),
-                     agreement.status.name)
+                raise PermanentJobError(
+                    "unknown_agreement",
+                    f"agreement 0x{agreement_id.hex()} "
+                    "does not exist on this chain (reorg or wrong escrow).",
+                )
+            log.info(
+                "agreement 0x%s already %s; nothing to do",
+                agreement_id.hex(),
+                agreement.status.name,
+            )
             return agreement.status.name.lower()
         created = self.market.escrow.created(agreement_id, from_block=self.start_block)
         self._check_agreement(created)
@@ -198,14 +219,22 @@ class ComputeProvider:
         shutil.rmtree(workdir, ignore_errors=True)  # leftovers of a killed attempt
         try:
             result = run_algorithm(
-                package, params=doc.params, data_path=data_path, workdir=workdir,
-                expected_hash=created.algorithm_hash, limits=self.limits, asset=asset_hex,
-                provider_inputs=inputs, launcher=self.launcher)
+                package,
+                params=doc.params,
+                data_path=data_path,
+                workdir=workdir,
+                expected_hash=created.algorithm_hash,
+                limits=self.limits,
+                asset=asset_hex,
+                provider_inputs=inputs,
+                launcher=self.launcher,
+            )
             if not result.ok:
                 raise fail(result.reason, f"asset {asset_hex}: {result.detail}")
             try:
-                sealed = seal_result(result.output_dir, doc.encryption_key,
-                                     max_bytes=self.limits.max_output_bytes)
+                sealed = seal_result(
+                    result.output_dir, doc.encryption_key, max_bytes=self.limits.max_output_bytes
+                )
             except OutputTooLargeError as exc:
                 raise fail(Reason.OUTPUT_TOO_LARGE, str(exc)) from exc
             ensure_owner()
@@ -216,15 +245,22 @@ class ComputeProvider:
     def _check_agreement(self, created: AgreementCreated) -> None:
         aid = "0x" + created.agreement_id.hex()
         if created.terms.provider != self.account.address:
-            raise PermanentJobError("not_provider", f"agreement {aid} names provider "
-                                    f"{created.terms.provider}, not {self.account.address}.")
+            raise PermanentJobError(
+                "not_provider",
+                f"agreement {aid} names provider "
+                f"{created.terms.provider}, not {self.account.address}.",
+            )
         now = self.market.w3.eth.get_block("latest")["timestamp"]
         if created.deadline <= now:
             raise PermanentJobError("expired", f"agreement {aid} expired at {created.deadline}.")
-        if not self.market.registry.is_algorithm_allowed(created.terms.asset_id,
-                                                         created.algorithm_hash):
-            raise fail(Reason.NOT_ALLOWED, f"algorithm 0x{created.algorithm_hash.hex()} is not "
-                       f"allowed on asset 0x{created.terms.asset_id.hex()} (any more).")
+        if not self.market.registry.is_algorithm_allowed(
+            created.terms.asset_id, created.algorithm_hash
+        ):
+            raise fail(
+                Reason.NOT_ALLOWED,
+                f"algorithm 0x{created.algorithm_hash.hex()} is not "
+                f"allowed on asset 0x{created.terms.asset_id.hex()} (any more).",
+            )
 
     def _data_path(self, asset_hex: str) -> Path:
         try:
@@ -232,9 +268,12 @@ class ComputeProvider:
         except WorkerConfigError as exc:
             raise fail(Reason.DATA_MISSING, str(exc)) from exc
         if not asset.data.exists():
-            raise fail(Reason.DATA_MISSING, f"the private data of asset {asset_hex} is missing: "
-                       f"{asset.data} does not exist. Restore it or fix its `data` path in "
-                       f"{self.config.path}.")
+            raise fail(
+                Reason.DATA_MISSING,
+                f"the private data of asset {asset_hex} is missing: "
+                f"{asset.data} does not exist. Restore it or fix its `data` path in "
+                f"{self.config.path}.",
+            )
         return asset.data
 
     def _cat(self, cid: str, what: str) -> bytes:
@@ -247,18 +286,25 @@ class ComputeProvider:
     def _job_document(self, created: AgreementCreated) -> JobDocument:
         aid = "0x" + created.agreement_id.hex()
         if not created.params_cid:
-            raise fail(Reason.BAD_PARAMS, f"agreement {aid} has no job document (paramsCid): "
-                       "buy compute with insitu.compute.buyer.request_compute.")
+            raise fail(
+                Reason.BAD_PARAMS,
+                f"agreement {aid} has no job document (paramsCid): "
+                "buy compute with insitu.compute.buyer.request_compute.",
+            )
         data = self._cat(created.params_cid, "job document")
         try:
-            doc = parse_job_document(data, expected_hash=created.params_hash,
-                                     source=f"job document {created.params_cid}")
+            doc = parse_job_document(
+                data, expected_hash=created.params_hash, source=f"job document {created.params_cid}"
+            )
         except ComputeError as exc:
             raise fail(exc.reason, str(exc)) from exc
         if doc.buyer_address() != created.terms.consumer:
-            raise fail(Reason.BAD_PARAMS, f"agreement {aid}: the job document's encryption key "
-                       f"belongs to {doc.buyer_address()}, not to the consumer "
-                       f"{created.terms.consumer}; only the buyer's own key is accepted.")
+            raise fail(
+                Reason.BAD_PARAMS,
+                f"agreement {aid}: the job document's encryption key "
+                f"belongs to {doc.buyer_address()}, not to the consumer "
+                f"{created.terms.consumer}; only the buyer's own key is accepted.",
+            )
         return doc
 
     def _package(self, doc: JobDocument, expected: bytes) -> bytes:
@@ -276,12 +322,18 @@ class ComputeProvider:
         except InsituError as exc:  # unknown asset, malformed or tampered metadata
             raise fail(Reason.BAD_METADATA, f"{label}: {exc}") from exc
         if not (meta.package_cid and meta.package_hash):
-            raise fail(Reason.BAD_METADATA, f"{label}: its metadata has no package_cid / "
-                       "package_hash; the owner must republish it with both.")
+            raise fail(
+                Reason.BAD_METADATA,
+                f"{label}: its metadata has no package_cid / "
+                "package_hash; the owner must republish it with both.",
+            )
         wanted = "0x" + expected.hex()
         if meta.package_hash.lower() != wanted:
-            raise fail(Reason.HASH_MISMATCH, f"{label} declares package {meta.package_hash} but "
-                       f"the agreement pays for algorithm {wanted}.")
+            raise fail(
+                Reason.HASH_MISMATCH,
+                f"{label} declares package {meta.package_hash} but "
+                f"the agreement pays for algorithm {wanted}.",
+            )
         cache = self.config.state_dir / "packages" / f"{wanted[2:]}.tar"
         if cache.is_file():
             data = cache.read_bytes()
@@ -295,37 +347,55 @@ class ComputeProvider:
             tmp.replace(cache)
         return data  # a mismatch is reported by the sandbox as HASH_MISMATCH
 
-    def _secure_sum_inputs(self, doc: JobDocument, created: AgreementCreated,
-                           attempt: int) -> dict[str, Any]:
+    def _secure_sum_inputs(
+        self, doc: JobDocument, created: AgreementCreated, attempt: int
+    ) -> dict[str, Any]:
         assert doc.secure_sum is not None
         secure = doc.secure_sum
         mine = "0x" + public_key_from_private(self.account.key).hex()
         if mine not in secure.participants:
-            raise fail(Reason.BAD_PARAMS, "this provider's public key is not among the "
-                       "secure_sum participants; the consumer must list every provider's key.")
+            raise fail(
+                Reason.BAD_PARAMS,
+                "this provider's public key is not among the "
+                "secure_sum participants; the consumer must list every provider's key.",
+            )
         others = {address_of_public_key(p) for p in secure.participants if p != mine}
         logs = self.market.escrow.contract.events.AgreementCreated().get_logs(
-            from_block=self.start_block,
-            argument_filters={"consumer": created.terms.consumer})
-        same_query = {log["args"]["terms"]["provider"] for log in logs
-                      if bytes(log["args"]["paramsHash"]) == created.params_hash}
+            from_block=self.start_block, argument_filters={"consumer": created.terms.consumer}
+        )
+        same_query = {
+            log["args"]["terms"]["provider"]
+            for log in logs
+            if bytes(log["args"]["paramsHash"]) == created.params_hash
+        }
         missing = others - same_query
         if missing and attempt >= MAX_PARTICIPANT_WAITS:
-            raise fail(Reason.BAD_PARAMS, f"secure_sum participants {sorted(missing)} never got "
-                       "an agreement with this job document: every participant must be a "
-                       "provider the consumer buys the same query from.")
+            raise fail(
+                Reason.BAD_PARAMS,
+                f"secure_sum participants {sorted(missing)} never got "
+                "an agreement with this job document: every participant must be a "
+                "provider the consumer buys the same query from.",
+            )
         if missing:
             # The consumer creates one agreement per provider in turn: give it a moment.
-            raise TransientError(f"secure_sum participants {sorted(missing)} have no agreement "
-                                 "for this query yet")
+            raise TransientError(
+                f"secure_sum participants {sorted(missing)} have no agreement for this query yet"
+            )
         key = f"insitu:securesum:{self.account.address}:{secure.session}"
         first = self.redis.set(key, created.agreement_id.hex(), nx=True, ex=_SESSION_TTL)
         if not first and self.redis.get(key) != created.agreement_id.hex().encode():
-            raise fail(Reason.BAD_PARAMS, f"secure_sum session {secure.session} was already used "
-                       "with this provider: reusing masks would reveal the counts; use a fresh "
-                       "session id per query.")
-        mask = provider_mask(self.account.key, secure.participant_keys(),
-                             bytes.fromhex(secure.session[2:]), secure.length)
+            raise fail(
+                Reason.BAD_PARAMS,
+                f"secure_sum session {secure.session} was already used "
+                "with this provider: reusing masks would reveal the counts; use a fresh "
+                "session id per query.",
+            )
+        mask = provider_mask(
+            self.account.key,
+            secure.participant_keys(),
+            bytes.fromhex(secure.session[2:]),
+            secure.length,
+        )
         return {"mask": mask, "session": secure.session}
 
     # ------------------------------------------------------------------ settling
@@ -333,8 +403,9 @@ class ComputeProvider:
     def _tx_lock(self) -> Any:
         # One provider account, several worker processes: serialise its transactions so two
         # processes never pick the same nonce.
-        return self.redis.lock(f"insitu:txlock:{self.account.address}", timeout=60,
-                               blocking_timeout=90, sleep=0.005)
+        return self.redis.lock(
+            f"insitu:txlock:{self.account.address}", timeout=60, blocking_timeout=90, sleep=0.005
+        )
 
     def _deliver(self, agreement_id: bytes, created: AgreementCreated, ciphertext: bytes) -> str:
         # What Marketplace.deliver does, with the IPFS add outside the transaction lock (the
@@ -343,18 +414,27 @@ class ComputeProvider:
         with self._tx_lock():
             status = self.market.escrow.status(agreement_id)
             if status is not AgreementStatus.LOCKED:
-                log.info("agreement 0x%s became %s meanwhile; not fulfilling", agreement_id.hex(),
-                         status.name)
+                log.info(
+                    "agreement 0x%s became %s meanwhile; not fulfilling",
+                    agreement_id.hex(),
+                    status.name,
+                )
                 return status.name.lower()
             try:
-                receipt = self.market.escrow.fulfil(self.account, agreement_id,
-                                                    keccak(ciphertext), cid, created.terms)
+                receipt = self.market.escrow.fulfil(
+                    self.account, agreement_id, keccak(ciphertext), cid, created.terms
+                )
             except ContractRevert as exc:
                 if self.market.escrow.status(agreement_id) is AgreementStatus.FULFILLED:
                     return "fulfilled"
                 raise PermanentJobError("fulfil_failed", str(exc)) from exc
-        log.info("agreement 0x%s fulfilled: %s (tx %s, gas %d)", agreement_id.hex(), cid,
-                 receipt.tx_hash, receipt.gas_used)
+        log.info(
+            "agreement 0x%s fulfilled: %s (tx %s, gas %d)",
+            agreement_id.hex(),
+            cid,
+            receipt.tx_hash,
+            receipt.gas_used,
+        )
         return cid
 
     def reject(self, agreement_id: bytes, reason: Reason) -> TxReceipt | None:
@@ -366,6 +446,10 @@ class ComputeProvider:
             if terms.provider != self.account.address:
                 return None
             receipt = self.market.escrow.reject(self.account, agreement_id, int(reason), terms)
-        log.info("agreement 0x%s rejected with reason %s (tx %s)", agreement_id.hex(),
-                 reason.name, receipt.tx_hash)
+        log.info(
+            "agreement 0x%s rejected with reason %s (tx %s)",
+            agreement_id.hex(),
+            reason.name,
+            receipt.tx_hash,
+        )
         return receipt

@@ -21,8 +21,9 @@ def wait_until_warm(config: WorkerConfig, timeout: float = 120.0) -> float:
     client = make_celery(config.redis_url, "insitu-compute-client")
     try:
         # One ping per pool process; with prefetch 1 a busy (warming) process takes no second one.
-        pending = [client.send_task(PING_TASK, queue=config.queue)
-                   for _ in range(config.concurrency)]
+        pending = [
+            client.send_task(PING_TASK, queue=config.queue) for _ in range(config.concurrency)
+        ]
         for result in pending:
             remaining = timeout - (time.monotonic() - started)
             try:
@@ -31,7 +32,8 @@ def wait_until_warm(config: WorkerConfig, timeout: float = 120.0) -> float:
                 raise WorkerError(
                     f"worker {config.organisation} did not answer within {timeout:.0f} s "
                     f"({type(exc).__name__}): check `insitu worker status --config "
-                    f"{config.path} --logs 40`.") from exc
+                    f"{config.path} --logs 40`."
+                ) from exc
     finally:
         client.close()
     return time.monotonic() - started

@@ -46,8 +46,9 @@ def result_hash(ciphertext: bytes) -> str:
     return "0x" + keccak(ciphertext).hex()
 
 
-def seal_result(output_dir: Path | str, buyer_public_key: bytes | str, *,
-                max_bytes: int = MAX_RESULT_BYTES) -> SealedResult:
+def seal_result(
+    output_dir: Path | str, buyer_public_key: bytes | str, *, max_bytes: int = MAX_RESULT_BYTES
+) -> SealedResult:
     """Pack, encrypt to the buyer and hash a result folder."""
     plaintext = pack_result(output_dir, max_bytes=max_bytes)
     ciphertext = ecies.encrypt(buyer_public_key, plaintext)
@@ -84,15 +85,26 @@ class OpenedResult:
             return pickle.load(f)
 
 
-def open_result(ciphertext: bytes, *, expected_hash: str | bytes, private_key: Any,
-                dest: Path | str, max_bytes: int = MAX_RESULT_BYTES) -> OpenedResult:
+def open_result(
+    ciphertext: bytes,
+    *,
+    expected_hash: str | bytes,
+    private_key: Any,
+    dest: Path | str,
+    max_bytes: int = MAX_RESULT_BYTES,
+) -> OpenedResult:
     """Verify, decrypt and unpack a sealed result into `dest` (the buyer's side)."""
-    expected = "0x" + (expected_hash.hex() if isinstance(expected_hash, bytes)
-                       else expected_hash.lower().removeprefix("0x"))
+    expected = "0x" + (
+        expected_hash.hex()
+        if isinstance(expected_hash, bytes)
+        else expected_hash.lower().removeprefix("0x")
+    )
     actual = result_hash(ciphertext)
     if actual != expected:
-        raise ResultError(f"result bytes hash to {actual} but the agreement was fulfilled with "
-                          f"{expected}: the fetched content is not the result; refetch by CID.")
+        raise ResultError(
+            f"result bytes hash to {actual} but the agreement was fulfilled with "
+            f"{expected}: the fetched content is not the result; refetch by CID."
+        )
     try:
         plaintext = ecies.decrypt(private_key, ciphertext)
     except ecies.CryptoError as exc:

@@ -36,10 +36,19 @@ Isolation = Literal["auto", "namespaces", "hooks"]
 class Launcher(Protocol):
     """Runs a job spec in a confined process (e.g. `insitu.compute.zygote.Zygote`)."""
 
-    def launch(self, spec_path: Path, stdout_path: Path, stderr_path: Path, cwd: Path,
-               env: dict[str, str], wall_seconds: float) -> Any:
+    def launch(
+        self,
+        spec_path: Path,
+        stdout_path: Path,
+        stderr_path: Path,
+        cwd: Path,
+        env: dict[str, str],
+        wall_seconds: float,
+    ) -> Any:
         """Return an object with `status`, `cpu_seconds`, `timed_out` and `report`."""
         ...
+
+
 _TAIL_BYTES = 4096
 _POLL_SECONDS = 0.01
 
@@ -103,27 +112,50 @@ def child_env(scratch: Path) -> dict[str, str]:
 def _child_env(scratch: Path) -> dict[str, str]:
     # A clean environment: the worker's env may hold keys and URLs the algorithm must not see.
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(scratch), "TMPDIR": str(scratch),
-        "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
         # One BLAS/OpenMP thread: threads reserve address space (RLIMIT_AS) and the worker
         # parallelises across jobs, not inside one.
-        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
 
 
-def _failed(reason: Reason, detail: str, workdir: Path, started: float,
-            manifest: Manifest | None = None) -> RunResult:
-    return RunResult(status="failed", reason=reason, detail=detail, exit_code=None,
-                     wall_seconds=time.monotonic() - started, cpu_seconds=0.0, stdout_tail="",
-                     stderr_tail="", output_dir=workdir / "output", local_dir=workdir / "local",
-                     manifest=manifest)
+def _failed(
+    reason: Reason, detail: str, workdir: Path, started: float, manifest: Manifest | None = None
+) -> RunResult:
+    return RunResult(
+        status="failed",
+        reason=reason,
+        detail=detail,
+        exit_code=None,
+        wall_seconds=time.monotonic() - started,
+        cpu_seconds=0.0,
+        stdout_tail="",
+        stderr_tail="",
+        output_dir=workdir / "output",
+        local_dir=workdir / "local",
+        manifest=manifest,
+    )
 
 
-def run_algorithm(package: bytes, *, params: dict[str, Any], data_path: Path | str,
-                  workdir: Path | str, expected_hash: str | bytes | None = None,
-                  limits: Limits = Limits(), asset: str | None = None,
-                  provider_inputs: dict[str, Any] | None = None,
-                  launcher: Launcher | None = None) -> RunResult:
+def run_algorithm(
+    package: bytes,
+    *,
+    params: dict[str, Any],
+    data_path: Path | str,
+    workdir: Path | str,
+    expected_hash: str | bytes | None = None,
+    limits: Limits = Limits(),
+    asset: str | None = None,
+    provider_inputs: dict[str, Any] | None = None,
+    launcher: Launcher | None = None,
+) -> RunResult:
     """Verify, unpack and run an algorithm package on `data_path`; see the module docstring.
 
     With a `launcher` (a zygote), the job runs in a child forked from an interpreter that has
@@ -148,63 +180,133 @@ def run_algorithm(package: bytes, *, params: dict[str, Any], data_path: Path | s
         return _failed(exc.reason, str(exc), workdir, started, manifest)
     for name in ("scratch", "output", "local"):
         (workdir / name).mkdir()
-    return _execute(manifest, workdir, data_file, params, limits, asset,
-                    provider_inputs or {}, started, launcher)
+    return _execute(
+        manifest,
+        workdir,
+        data_file,
+        params,
+        limits,
+        asset,
+        provider_inputs or {},
+        started,
+        launcher,
+    )
 
 
-def _execute(manifest: Manifest, workdir: Path, data_file: Path, params: dict[str, Any],
-             limits: Limits, asset: str | None, provider_inputs: dict[str, Any],
-             started: float, launcher: Launcher | None = None) -> RunResult:
+def _execute(
+    manifest: Manifest,
+    workdir: Path,
+    data_file: Path,
+    params: dict[str, Any],
+    limits: Limits,
+    asset: str | None,
+    provider_inputs: dict[str, Any],
+    started: float,
+    launcher: Launcher | None = None,
+) -> RunResult:
     spec = {
-        "package_dir": str(workdir / "algorithm"), "entry_point": manifest.entry_point,
-        "data_path": str(data_file.resolve()), "readonly": [str(data_file.resolve().parent)],
-        "params": params, "provider_inputs": provider_inputs, "asset": asset,
-        "output_dir": str(workdir / "output"), "scratch_dir": str(workdir / "scratch"),
-        "local_dir": str(workdir / "local"), "isolation": limits.isolation,
-        "limits": {"cpu_seconds": max(1, int(limits.cpu_seconds)),
-                   "memory_bytes": int(limits.memory_bytes),
-                   "max_file_bytes": int(limits.max_file_bytes)},
+        "package_dir": str(workdir / "algorithm"),
+        "entry_point": manifest.entry_point,
+        "data_path": str(data_file.resolve()),
+        "readonly": [str(data_file.resolve().parent)],
+        "params": params,
+        "provider_inputs": provider_inputs,
+        "asset": asset,
+        "output_dir": str(workdir / "output"),
+        "scratch_dir": str(workdir / "scratch"),
+        "local_dir": str(workdir / "local"),
+        "isolation": limits.isolation,
+        "limits": {
+            "cpu_seconds": max(1, int(limits.cpu_seconds)),
+            "memory_bytes": int(limits.memory_bytes),
+            "max_file_bytes": int(limits.max_file_bytes),
+        },
     }
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     if launcher is not None:
-        outcome = launcher.launch(spec_path, stdout_path, stderr_path, workdir / "scratch",
-                                  _child_env(workdir / "scratch"), limits.wall_seconds)
-        return _outcome(manifest, workdir, limits, started, outcome.status, outcome.cpu_seconds,
-                        outcome.timed_out, outcome.report)
+        outcome = launcher.launch(
+            spec_path,
+            stdout_path,
+            stderr_path,
+            workdir / "scratch",
+            _child_env(workdir / "scratch"),
+            limits.wall_seconds,
+        )
+        return _outcome(
+            manifest,
+            workdir,
+            limits,
+            started,
+            outcome.status,
+            outcome.cpu_seconds,
+            outcome.timed_out,
+            outcome.report,
+        )
     report_r, report_w = os.pipe()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-I", "-B", jail.__file__, str(spec_path), str(report_w)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(report_w,),
-            cwd=workdir / "scratch", env=_child_env(workdir / "scratch"),
-            start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            pass_fds=(report_w,),
+            cwd=workdir / "scratch",
+            env=_child_env(workdir / "scratch"),
+            start_new_session=True,
+        )
     os.close(report_w)
     status, rusage, timed_out = _wait(process, limits.wall_seconds)
     with os.fdopen(report_r) as report_in:
         raw_report = report_in.read()
-    return _outcome(manifest, workdir, limits, started, status,
-                    rusage.ru_utime + rusage.ru_stime, timed_out, raw_report)
+    return _outcome(
+        manifest,
+        workdir,
+        limits,
+        started,
+        status,
+        rusage.ru_utime + rusage.ru_stime,
+        timed_out,
+        raw_report,
+    )
 
 
-def _outcome(manifest: Manifest, workdir: Path, limits: Limits, started: float, status: int,
-             cpu: float, timed_out: bool, raw_report: str) -> RunResult:
+def _outcome(
+    manifest: Manifest,
+    workdir: Path,
+    limits: Limits,
+    started: float,
+    status: int,
+    cpu: float,
+    timed_out: bool,
+    raw_report: str,
+) -> RunResult:
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     isolation = json.loads(raw_report) if raw_report else {"mode": "unknown"}
     reason, detail = _classify(status, timed_out, limits, cpu)
     output_bytes = folder_size(workdir / "output")
     if reason is Reason.NONE and output_bytes > limits.max_output_bytes:
         reason = Reason.OUTPUT_TOO_LARGE
-        detail = (f"output folder holds {output_bytes} bytes, over the cap of "
-                  f"{limits.max_output_bytes}")
+        detail = (
+            f"output folder holds {output_bytes} bytes, over the cap of {limits.max_output_bytes}"
+        )
     exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
     return RunResult(
-        status="ok" if reason is Reason.NONE else "failed", reason=reason, detail=detail,
-        exit_code=exit_code, wall_seconds=time.monotonic() - started, cpu_seconds=cpu,
-        stdout_tail=_tail(stdout_path), stderr_tail=_tail(stderr_path),
-        output_dir=workdir / "output", local_dir=workdir / "local", manifest=manifest,
-        isolation=isolation, output_bytes=output_bytes)
+        status="ok" if reason is Reason.NONE else "failed",
+        reason=reason,
+        detail=detail,
+        exit_code=exit_code,
+        wall_seconds=time.monotonic() - started,
+        cpu_seconds=cpu,
+        stdout_tail=_tail(stdout_path),
+        stderr_tail=_tail(stderr_path),
+        output_dir=workdir / "output",
+        local_dir=workdir / "local",
+        manifest=manifest,
+        isolation=isolation,
+        output_bytes=output_bytes,
+    )
 
 
 def _kill_group(pid: int) -> None:

@@ -46,8 +46,9 @@ def _collect(folder: Path, error: type[ComputeError]) -> list[tuple[str, Path]]:
     return files
 
 
-def pack_folder(folder: Path, *, error: type[ComputeError] = PackageError,
-                max_bytes: int | None = None) -> bytes:
+def pack_folder(
+    folder: Path, *, error: type[ComputeError] = PackageError, max_bytes: int | None = None
+) -> bytes:
     """Pack the regular files of `folder` into deterministic, uncompressed tar bytes."""
     buffer = io.BytesIO()
     total = 0
@@ -76,9 +77,14 @@ def _safe_member_path(name: str, error: type[ComputeError]) -> PurePosixPath:
     return path
 
 
-def unpack_bytes(data: bytes, dest: Path, *, max_bytes: int,
-                 error: type[ComputeError] = PackageError,
-                 accept: Callable[[tarfile.TarInfo], bool] | None = None) -> list[str]:
+def unpack_bytes(
+    data: bytes,
+    dest: Path,
+    *,
+    max_bytes: int,
+    error: type[ComputeError] = PackageError,
+    accept: Callable[[tarfile.TarInfo], bool] | None = None,
+) -> list[str]:
     """Unpack tar `data` into `dest` (created if needed); returns the file names, sorted.
 
     Only regular files (and directories, which are recreated implicitly) are accepted; links,

@@ -146,8 +146,10 @@ def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:
     escrow_address = config.contracts.get("AgreementEscrow")
     if escrow_address is None:
         escrow_address = market_for(config).escrow.address
-    escrow = web3.eth.contract(address=Web3.to_checksum_address(escrow_address),
-                               abi=load_artifact("AgreementEscrow")["abi"])
+    escrow = web3.eth.contract(
+        address=Web3.to_checksum_address(escrow_address),
+        abi=load_artifact("AgreementEscrow")["abi"],
+    )
     served = {a.lower() for a in config.assets}
     provider_address = config.options.get("provider_address")
 
@@ -155,12 +157,20 @@ def listener_spec(config: WorkerConfig, web3: Web3) -> ListenerSpec:
         asset = str(event.args["assetId"]).lower()
         terms_provider = str(event.args["terms"]["provider"])
         mine = asset in served or (
-            provider_address is not None and terms_provider.lower() == provider_address.lower())
+            provider_address is not None and terms_provider.lower() == provider_address.lower()
+        )
         if not mine:
             return None
         agreement = str(event.args["agreementId"]).lower()
-        return JobRequest(TASK_NAME, agreement, {
-            "agreement_id": agreement, "asset": asset, "block": event.block_number,
-            "tx": event.tx_hash})
+        return JobRequest(
+            TASK_NAME,
+            agreement,
+            {
+                "agreement_id": agreement,
+                "asset": asset,
+                "block": event.block_number,
+                "tx": event.tx_hash,
+            },
+        )
 
     return ListenerSpec([Subscription(escrow.address, [escrow.events.AgreementCreated])], route)

@@ -124,8 +124,12 @@ def _launch(request: dict[str, Any], response_fd: int) -> dict[str, Any]:
         os.killpg(pid, signal.SIGKILL)
     with os.fdopen(report_r) as report_in:
         report = report_in.read()
-    return {"status": status, "cpu": rusage.ru_utime + rusage.ru_stime,
-            "timed_out": timed_out, "report": report}
+    return {
+        "status": status,
+        "cpu": rusage.ru_utime + rusage.ru_stime,
+        "timed_out": timed_out,
+        "report": report,
+    }
 
 
 def serve(requests: IO[str], response_fd: int, preload: tuple[str, ...] = PRELOAD) -> None:
@@ -163,8 +167,9 @@ class Zygote:
     One instance per worker process; ``launch`` is serialised by a lock.
     """
 
-    def __init__(self, env: dict[str, str], *, log_path: Path | None = None,
-                 start_timeout: float = 120.0) -> None:
+    def __init__(
+        self, env: dict[str, str], *, log_path: Path | None = None, start_timeout: float = 120.0
+    ) -> None:
         self.env = dict(env)
         self.log_path = log_path
         self.start_timeout = start_timeout
@@ -191,8 +196,13 @@ class Zygote:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-B", "-m", "insitu.compute.zygote"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                env=self.env, cwd="/")
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=self.env,
+                cwd="/",
+            )
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
@@ -213,12 +223,24 @@ class Zygote:
             raise ZygoteError(f"the sandbox zygote exited (status {code}); see its log.")
         return dict(json.loads(line))
 
-    def launch(self, spec_path: Path, stdout_path: Path, stderr_path: Path, cwd: Path,
-               env: dict[str, str], wall_seconds: float) -> LaunchOutcome:
+    def launch(
+        self,
+        spec_path: Path,
+        stdout_path: Path,
+        stderr_path: Path,
+        cwd: Path,
+        env: dict[str, str],
+        wall_seconds: float,
+    ) -> LaunchOutcome:
         """Run one job spec in a forked, confined child; blocks until the child ended."""
-        request = {"spec": str(spec_path), "stdout": str(stdout_path),
-                   "stderr": str(stderr_path), "cwd": str(cwd), "env": env,
-                   "wall_seconds": wall_seconds}
+        request = {
+            "spec": str(spec_path),
+            "stdout": str(stdout_path),
+            "stderr": str(stderr_path),
+            "cwd": str(cwd),
+            "env": env,
+            "wall_seconds": wall_seconds,
+        }
         with self._lock:
             process = self._ensure_started()
             assert process.stdin is not None
@@ -228,10 +250,15 @@ class Zygote:
                 answer = self._read(process, 5.0)
             except (BrokenPipeError, ZygoteError) as exc:
                 self._discard()
-                raise ZygoteError(f"the sandbox zygote died during a job ({exc}); retry it.") \
-                    from exc
-        return LaunchOutcome(int(answer["status"]), float(answer["cpu"]),
-                             bool(answer["timed_out"]), str(answer["report"]))
+                raise ZygoteError(
+                    f"the sandbox zygote died during a job ({exc}); retry it."
+                ) from exc
+        return LaunchOutcome(
+            int(answer["status"]),
+            float(answer["cpu"]),
+            bool(answer["timed_out"]),
+            str(answer["report"]),
+        )
 
     def _discard(self) -> None:
         if self._process is not None:

@@ -23,8 +23,13 @@ def make_algorithm(tmp_path: Path) -> AlgorithmFactory:
     def factory(body: str, parameters: dict[str, Any] | None = None) -> bytes:
         folder = tmp_path / f"alg{next(counter)}"
         folder.mkdir()
-        manifest = {"name": "probe", "version": "1", "entry_point": "probe:run",
-                    "parameters": parameters or {"type": "object"}, "outputs": []}
+        manifest = {
+            "name": "probe",
+            "version": "1",
+            "entry_point": "probe:run",
+            "parameters": parameters or {"type": "object"},
+            "outputs": [],
+        }
         (folder / "manifest.json").write_text(json.dumps(manifest))
         code = "import json, os, socket, sys, time\n\n\ndef run(ctx):\n"
         (folder / "probe.py").write_text(code + textwrap.indent(textwrap.dedent(body), "    "))

@@ -32,25 +32,40 @@ def _private_data(tmp_path: Path) -> Path:
     return folder / "bank.csv"
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("describe", {"k": 5, "group_by": "branch"}),
-    ("sklearn_train", {"estimator": "sklearn.ensemble.RandomForestClassifier",
-                       "estimator_params": {"n_estimators": 10}, "target": "label"}),
-])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("describe", {"k": 5, "group_by": "branch"}),
+        (
+            "sklearn_train",
+            {
+                "estimator": "sklearn.ensemble.RandomForestClassifier",
+                "estimator_params": {"n_estimators": 10},
+                "target": "label",
+            },
+        ),
+    ],
+)
 def test_builtin_result_carries_no_canary(tmp_path: Path, name: str, params: dict) -> None:
     data = _private_data(tmp_path)
     buyer = Account.create()
     canaries = [CANARY_ID, CANARY_CATEGORY, CANARY_AMOUNT]
     assert find_canaries(data.read_bytes(), canaries)  # positive control: planted in the data
-    result = run_algorithm(builtin_package(name), params=params, data_path=data,
-                           workdir=tmp_path / "run", limits=Limits(wall_seconds=60))
+    result = run_algorithm(
+        builtin_package(name),
+        params=params,
+        data_path=data,
+        workdir=tmp_path / "run",
+        limits=Limits(wall_seconds=60),
+    )
     assert result.ok, result.stderr_tail
     sealed = seal_result(result.output_dir, public_key_from_private(buyer))
     assert find_canaries(sealed.ciphertext, canaries, private_key=buyer) == []
 
 
-def test_scanner_catches_a_leaking_algorithm(make_algorithm: AlgorithmFactory,
-                                             tmp_path: Path) -> None:
+def test_scanner_catches_a_leaking_algorithm(
+    make_algorithm: AlgorithmFactory, tmp_path: Path
+) -> None:
     data = _private_data(tmp_path)
     buyer = Account.create()
     package = make_algorithm("""
@@ -60,11 +75,14 @@ def test_scanner_catches_a_leaking_algorithm(make_algorithm: AlgorithmFactory,
         (ctx.output_dir / "leak.pkl").write_bytes(pickle.dumps(frame["amount"].to_numpy()))
         ctx.write_json("row.json", row.to_dict("records"))
     """)
-    result = run_algorithm(package, params={}, data_path=data, workdir=tmp_path / "run",
-                           limits=Limits(wall_seconds=60))
+    result = run_algorithm(
+        package, params={}, data_path=data, workdir=tmp_path / "run", limits=Limits(wall_seconds=60)
+    )
     assert result.ok, result.stderr_tail
     sealed = seal_result(result.output_dir, public_key_from_private(buyer))
     hits = find_canaries(sealed.ciphertext, [CANARY_ID, CANARY_AMOUNT], private_key=buyer)
-    assert {(h.canary, h.encoding) for h in hits} >= {(CANARY_ID, "utf-8"),
-                                                      (CANARY_AMOUNT, "float64-le")}
+    assert {(h.canary, h.encoding) for h in hits} >= {
+        (CANARY_ID, "utf-8"),
+        (CANARY_AMOUNT, "float64-le"),
+    }
     assert all(h.source.endswith("(decrypted)") for h in hits)  # ciphertext alone hides them

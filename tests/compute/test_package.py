@@ -84,10 +84,16 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
-@pytest.mark.parametrize("entry", [
-    _member("../escape.py"), _member("/abs/escape.py"), _member("ok/../../escape.py"),
-    _member("link", tarfile.SYMTYPE, "/etc/passwd"), _member("hard", tarfile.LNKTYPE, "x"),
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        _member("../escape.py"),
+        _member("/abs/escape.py"),
+        _member("ok/../../escape.py"),
+        _member("link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member("hard", tarfile.LNKTYPE, "x"),
+    ],
+)
 def test_unpack_rejects_unsafe_entries(tmp_path: Path, entry: tarfile.TarInfo) -> None:
     dest = tmp_path / "dest"
     with pytest.raises(PackageError, match="refusing"):
@@ -109,14 +115,37 @@ def test_hash_mismatch_is_named() -> None:
     verify_hash(data, bytes.fromhex(algorithm_hash(data)[2:]))
 
 
-@pytest.mark.parametrize(("manifest", "message"), [
-    ("{not json", "not valid JSON"),
-    (json.dumps({"name": "x", "version": "1", "parameters": {}, "outputs": []}), "entry_point"),
-    (json.dumps({"name": "x", "version": "1", "entry_point": "no-colon", "parameters": {},
-                 "outputs": []}), "entry_point"),
-    (json.dumps({"name": "x", "version": "1", "entry_point": "m:f",
-                 "parameters": {"type": "nonsense"}, "outputs": []}), "not a valid JSON Schema"),
-])
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"name": "x", "version": "1", "parameters": {}, "outputs": []}), "entry_point"),
+        (
+            json.dumps(
+                {
+                    "name": "x",
+                    "version": "1",
+                    "entry_point": "no-colon",
+                    "parameters": {},
+                    "outputs": [],
+                }
+            ),
+            "entry_point",
+        ),
+        (
+            json.dumps(
+                {
+                    "name": "x",
+                    "version": "1",
+                    "entry_point": "m:f",
+                    "parameters": {"type": "nonsense"},
+                    "outputs": [],
+                }
+            ),
+            "not a valid JSON Schema",
+        ),
+    ],
+)
 def test_malformed_manifest(manifest: str, message: str) -> None:
     with pytest.raises(PackageError, match=message) as info:
         parse_manifest(manifest)
@@ -132,11 +161,15 @@ def test_entry_module_must_exist(tmp_path: Path) -> None:
 
 def test_params_error_names_field(tmp_path: Path) -> None:
     manifest = unpack(builtin_package("sklearn_train"), tmp_path / "s")
-    validate_params(manifest, {"estimator": "sklearn.linear_model.LogisticRegression",
-                               "target": "y", "test_size": 0.3})
+    validate_params(
+        manifest,
+        {"estimator": "sklearn.linear_model.LogisticRegression", "target": "y", "test_size": 0.3},
+    )
     with pytest.raises(ParamsError, match="test_size") as info:
-        validate_params(manifest, {"estimator": "sklearn.linear_model.LogisticRegression",
-                                   "target": "y", "test_size": 3})
+        validate_params(
+            manifest,
+            {"estimator": "sklearn.linear_model.LogisticRegression", "target": "y", "test_size": 3},
+        )
     assert info.value.reason is Reason.BAD_PARAMS
     with pytest.raises(ParamsError, match="'target' is a required property"):
         validate_params(manifest, {"estimator": "sklearn.linear_model.LogisticRegression"})

@@ -56,8 +56,12 @@ def test_seal_and_open(tmp_path: Path) -> None:
     assert sealed.result_hash == result_hash(sealed.ciphertext)
     assert len(sealed.result_hash) == 66
     assert pack_result(folder) == pack_result(folder)  # deterministic plaintext
-    opened = open_result(sealed.ciphertext, expected_hash=sealed.result_hash,
-                         private_key=buyer, dest=tmp_path / "buyer")
+    opened = open_result(
+        sealed.ciphertext,
+        expected_hash=sealed.result_hash,
+        private_key=buyer,
+        dest=tmp_path / "buyer",
+    )
     assert opened.files == ("metrics.json", "tables/t.csv")
     assert opened.metrics() == {"accuracy": 0.93}
     with pytest.raises(ResultError, match=r"no model\.pkl"):
@@ -68,11 +72,19 @@ def test_open_checks_hash_and_key(tmp_path: Path) -> None:
     buyer, other = Account.create(), Account.create()
     sealed = seal_result(_result_folder(tmp_path), public_key_from_private(buyer))
     with pytest.raises(ResultError, match="refetch by CID"):
-        open_result(sealed.ciphertext + b"x", expected_hash=sealed.result_hash,
-                    private_key=buyer, dest=tmp_path / "a")
+        open_result(
+            sealed.ciphertext + b"x",
+            expected_hash=sealed.result_hash,
+            private_key=buyer,
+            dest=tmp_path / "a",
+        )
     with pytest.raises(ResultError, match="wrong private key"):
-        open_result(sealed.ciphertext, expected_hash=sealed.result_hash, private_key=other,
-                    dest=tmp_path / "b")
+        open_result(
+            sealed.ciphertext,
+            expected_hash=sealed.result_hash,
+            private_key=other,
+            dest=tmp_path / "b",
+        )
 
 
 def test_result_folder_refuses_symlinks_and_oversize(tmp_path: Path) -> None:

@@ -32,8 +32,10 @@ def test_masked_sum_equals_plain_sum(n: int) -> None:
     rng = random.Random(n)
     values = [[rng.randrange(0, 10_000) for _ in range(4)] for _ in range(n)]
     shuffled = publics[::-1]  # participant order must not matter
-    masked = [mask_values(v, provider_mask(sk, shuffled, b"query-1", 4))
-              for sk, v in zip(secrets, values, strict=True)]
+    masked = [
+        mask_values(v, provider_mask(sk, shuffled, b"query-1", 4))
+        for sk, v in zip(secrets, values, strict=True)
+    ]
     assert combine(masked) == [sum(col) for col in zip(*values, strict=True)]
     assert all(m != v for m, v in zip(masked, values, strict=True))
 

@@ -12,11 +12,16 @@ from insitu.worker import JobState
 
 
 def test_worker_sigkilled_mid_job_completes_once_and_is_fulfilled_once(e2e: E2E) -> None:
-    request = request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                              e2e.algorithms["slow"].asset_id, {})
+    request = request_compute(
+        e2e.market, e2e.consumer, e2e.datasets["bank"], e2e.algorithms["slow"].asset_id, {}
+    )
     job_id = "0x" + request.agreement_id.hex()
-    wait_for(lambda: (r := e2e.store.get(job_id)) is not None and r.state is JobState.RUNNING,
-             20, lambda: e2e.store.get(job_id), [e2e.unit])
+    wait_for(
+        lambda: (r := e2e.store.get(job_id)) is not None and r.state is JobState.RUNNING,
+        20,
+        lambda: e2e.store.get(job_id),
+        [e2e.unit],
+    )
     time.sleep(0.5)  # inside the algorithm's 3 s sleep
     assert e2e.unit.kill("celery")
     assert e2e.status(request.agreement_id) is AgreementStatus.LOCKED
@@ -38,8 +43,13 @@ def test_worker_sigkilled_mid_job_completes_once_and_is_fulfilled_once(e2e: E2E)
 
 def test_listener_killed_and_restarted_misses_and_duplicates_nothing(e2e: E2E) -> None:
     def buy() -> bytes:
-        return request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                               e2e.algorithms["describe"].asset_id, {"k": 5}).agreement_id
+        return request_compute(
+            e2e.market,
+            e2e.consumer,
+            e2e.datasets["bank"],
+            e2e.algorithms["describe"].asset_id,
+            {"k": 5},
+        ).agreement_id
 
     before = [buy()]
     e2e.wait_settled(before)

@@ -16,21 +16,30 @@ from insitu.compute.reasons import Reason
 from insitu.crypto.ecies import public_key_from_private
 
 
-def buy_raw(e2e: E2E, dataset: bytes, algorithm_asset: bytes, algorithm_hash: bytes,
-            params: dict) -> bytes:
+def buy_raw(
+    e2e: E2E, dataset: bytes, algorithm_asset: bytes, algorithm_hash: bytes, params: dict
+) -> bytes:
     """A purchase built by hand, bypassing the SDK's pre-payment checks."""
-    doc = JobDocument("0x" + algorithm_asset.hex(), params,
-                      "0x" + public_key_from_private(e2e.consumer.key).hex())
-    creation, _ = e2e.market.buy(e2e.consumer, dataset, algorithm_hash=algorithm_hash,
-                                 params=doc.to_json())
+    doc = JobDocument(
+        "0x" + algorithm_asset.hex(), params, "0x" + public_key_from_private(e2e.consumer.key).hex()
+    )
+    creation, _ = e2e.market.buy(
+        e2e.consumer, dataset, algorithm_hash=algorithm_hash, params=doc.to_json()
+    )
     return creation.agreement_id
 
 
 def _sdk(dataset: str, algorithm: str, params: dict) -> Callable[[E2E], bytes]:
     def buy(e2e: E2E) -> bytes:
-        return request_compute(e2e.market, e2e.consumer, e2e.datasets[dataset],
-                               e2e.algorithms[algorithm].asset_id, params,
-                               validate=False).agreement_id
+        return request_compute(
+            e2e.market,
+            e2e.consumer,
+            e2e.datasets[dataset],
+            e2e.algorithms[algorithm].asset_id,
+            params,
+            validate=False,
+        ).agreement_id
+
     return buy
 
 
@@ -40,12 +49,14 @@ def _tampered(e2e: E2E) -> bytes:
 
 
 def _no_package_metadata(e2e: E2E) -> bytes:
-    pub = e2e.market.publish(e2e.operator, {"name": "no package", "kind": "algorithm",
-                                            "description": "metadata without its package"},
-                             price=0, mode=AccessMode.DOWNLOAD)
+    pub = e2e.market.publish(
+        e2e.operator,
+        {"name": "no package", "kind": "algorithm", "description": "metadata without its package"},
+        price=0,
+        mode=AccessMode.DOWNLOAD,
+    )
     e2e.redis.set("e2e:no-package-asset", "0x" + pub.asset_id.hex())
-    return buy_raw(e2e, e2e.datasets["bank"], pub.asset_id,
-                   e2e.algorithms["crash"].hash_bytes, {})
+    return buy_raw(e2e, e2e.datasets["bank"], pub.asset_id, e2e.algorithms["crash"].hash_bytes, {})
 
 
 def _vanished_data(e2e: E2E) -> bytes:
@@ -63,8 +74,9 @@ class Case:
 CASES = {
     "algorithm_not_allowed": Case(_sdk("open_bank", "describe", {"k": 5}), Reason.NOT_ALLOWED),
     "hash_mismatch": Case(_tampered, Reason.HASH_MISMATCH, "hashes to"),
-    "bad_params": Case(_sdk("bank", "sklearn_train", {"target": 5}), Reason.BAD_PARAMS,
-                       "estimator"),
+    "bad_params": Case(
+        _sdk("bank", "sklearn_train", {"target": 5}), Reason.BAD_PARAMS, "estimator"
+    ),
     "crash": Case(_sdk("bank", "crash", {}), Reason.CRASHED),
     "memory_limit": Case(_sdk("bank", "hog", {}), Reason.MEMORY),
     "oversize_output": Case(_sdk("bank", "bloat", {}), Reason.OUTPUT_TOO_LARGE, "over the cap"),
@@ -88,8 +100,13 @@ def _check_case(e2e: E2E, name: str, case: Case) -> None:
     refunds_before = escrow.withdrawable(e2e.consumer.address, token)
 
     bad = case.buy(e2e)
-    good = request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                           e2e.algorithms["describe"].asset_id, {"k": 5}).agreement_id
+    good = request_compute(
+        e2e.market,
+        e2e.consumer,
+        e2e.datasets["bank"],
+        e2e.algorithms["describe"].asset_id,
+        {"k": 5},
+    ).agreement_id
     e2e.wait_settled([bad, good])
 
     assert e2e.status(bad) is AgreementStatus.REJECTED

@@ -23,12 +23,18 @@ CARRIER_B = (25, 5, 2, 3)
 
 
 def test_federated_coldchain_query_reveals_only_the_combined_counts(
-        e2e: E2E, provider_b_unit: WorkerUnit) -> None:
+    e2e: E2E, provider_b_unit: WorkerUnit
+) -> None:
     progress: list[str] = []
     result = run_federated_query(
-        e2e.market, e2e.consumer, [e2e.datasets["carrier_a"], e2e.datasets["carrier_b"]],
-        e2e.algorithms["coldchain_query"].asset_id, {"low": 2.0, "high": 8.0}, timeout=60,
-        on_progress=progress.append)
+        e2e.market,
+        e2e.consumer,
+        [e2e.datasets["carrier_a"], e2e.datasets["carrier_b"]],
+        e2e.algorithms["coldchain_query"].asset_id,
+        {"low": 2.0, "high": 8.0},
+        timeout=60,
+        on_progress=progress.append,
+    )
     expected = tuple(a + b for a, b in zip(CARRIER_A, CARRIER_B, strict=True))
     assert result.totals == expected
     assert result.as_dict()["n_flagged"] == 12
@@ -44,7 +50,8 @@ def test_federated_coldchain_query_reveals_only_the_combined_counts(
 
 
 def test_federated_job_refuses_fake_participants_and_reused_sessions(
-        e2e: E2E, provider_b_unit: WorkerUnit) -> None:
+    e2e: E2E, provider_b_unit: WorkerUnit
+) -> None:
     algorithm = e2e.algorithms["coldchain_query"].asset_id
     key_a = "0x" + public_key_from_private(e2e.provider.key).hex()
     key_b = "0x" + public_key_from_private(e2e.provider_b.key).hex()
@@ -52,15 +59,21 @@ def test_federated_job_refuses_fake_participants_and_reused_sessions(
     # that "provider" exists, so provider A's worker refuses after waiting for one.
     fake = "0x" + public_key_from_private(e2e.relayer.key).hex()
     rigged = SecureSum("0x" + os.urandom(32).hex(), (key_a, fake), 4)
-    bad = request_compute(e2e.market, e2e.consumer, e2e.datasets["carrier_a"], algorithm,
-                          {}, secure_sum=rigged).agreement_id
+    bad = request_compute(
+        e2e.market, e2e.consumer, e2e.datasets["carrier_a"], algorithm, {}, secure_sum=rigged
+    ).agreement_id
     # A replay of a finished query's session on provider B alone (same document as before).
     session = SecureSum("0x" + os.urandom(32).hex(), (key_a, key_b), 4)
-    first = [request_compute(e2e.market, e2e.consumer, e2e.datasets[d], algorithm, {},
-                             secure_sum=session).agreement_id for d in ("carrier_a", "carrier_b")]
+    first = [
+        request_compute(
+            e2e.market, e2e.consumer, e2e.datasets[d], algorithm, {}, secure_sum=session
+        ).agreement_id
+        for d in ("carrier_a", "carrier_b")
+    ]
     e2e.wait_settled(first)
-    replay = request_compute(e2e.market, e2e.consumer, e2e.datasets["carrier_b"], algorithm,
-                             {}, secure_sum=session).agreement_id
+    replay = request_compute(
+        e2e.market, e2e.consumer, e2e.datasets["carrier_b"], algorithm, {}, secure_sum=session
+    ).agreement_id
     e2e.wait_settled([bad, replay])
     for agreement, words in ((bad, "never got an agreement"), (replay, "already used")):
         assert e2e.status(agreement) is AgreementStatus.REJECTED
@@ -71,8 +84,9 @@ def test_federated_job_refuses_fake_participants_and_reused_sessions(
 
 
 def _blocks(store_dir: Path) -> list[tuple[str, bytes]]:
-    return [(str(p), p.read_bytes()) for p in sorted((store_dir / "blocks").rglob("*"))
-            if p.is_file()]
+    return [
+        (str(p), p.read_bytes()) for p in sorted((store_dir / "blocks").rglob("*")) if p.is_file()
+    ]
 
 
 def _provider_chain_bytes(e2e: E2E) -> list[tuple[str, bytes]]:
@@ -94,13 +108,20 @@ def _provider_chain_bytes(e2e: E2E) -> list[tuple[str, bytes]]:
 def test_no_canary_from_private_data_in_anything_a_worker_published(e2e: E2E) -> None:
     # Run each kind of job once more, with every numeric column as a feature.
     agreements = [
-        request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                        e2e.algorithms["sklearn_train"].asset_id,
-                        {"estimator": "sklearn.linear_model.LogisticRegression",
-                         "target": "label"}).agreement_id,
-        request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                        e2e.algorithms["describe"].asset_id,
-                        {"k": 5, "group_by": "label"}).agreement_id,
+        request_compute(
+            e2e.market,
+            e2e.consumer,
+            e2e.datasets["bank"],
+            e2e.algorithms["sklearn_train"].asset_id,
+            {"estimator": "sklearn.linear_model.LogisticRegression", "target": "label"},
+        ).agreement_id,
+        request_compute(
+            e2e.market,
+            e2e.consumer,
+            e2e.datasets["bank"],
+            e2e.algorithms["describe"].asset_id,
+            {"k": 5, "group_by": "label"},
+        ).agreement_id,
     ]
     for agreement in agreements:
         wait_for_result(e2e.market, agreement, e2e.consumer, timeout=60)
@@ -109,8 +130,11 @@ def test_no_canary_from_private_data_in_anything_a_worker_published(e2e: E2E) ->
     blobs = _blocks(e2e.settings.ipfs_store_dir) + _provider_chain_bytes(e2e)
     chain_blobs = [b for b in blobs if b[0].startswith("tx ")]
     assert len(chain_blobs) >= 10, "the providers' transactions were not found"
-    hits = [hit for source, blob in blobs
-            for hit in find_canaries(blob, canaries, private_key=e2e.consumer, source=source)]
+    hits = [
+        hit
+        for source, blob in blobs
+        for hit in find_canaries(blob, canaries, private_key=e2e.consumer, source=source)
+    ]
     assert hits == []
     # The scan itself works: the raw private files are full of canaries.
     raw = e2e.data_files["bank"].read_bytes()

@@ -10,18 +10,32 @@ from insitu.chain import AgreementStatus
 from insitu.compute.buyer import request_compute, wait_for_result
 from insitu.compute.errors import ResultError
 
-TRAIN = {"estimator": "sklearn.linear_model.LogisticRegression", "target": "label",
-         "features": ["f0", "f1", "f2"]}
+TRAIN = {
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "target": "label",
+    "features": ["f0", "f1", "f2"],
+}
 
 
 def test_direct_purchase_returns_decrypted_model_and_metrics(e2e: E2E, tmp_path) -> None:
     token = e2e.market.token
     provider_before = e2e.market.escrow.withdrawable(e2e.provider.address, token.address)
-    request = request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                              e2e.algorithms["sklearn_train"].asset_id, TRAIN)
+    request = request_compute(
+        e2e.market,
+        e2e.consumer,
+        e2e.datasets["bank"],
+        e2e.algorithms["sklearn_train"].asset_id,
+        TRAIN,
+    )
     progress: list[str] = []
-    result = wait_for_result(e2e.market, request.agreement_id, e2e.consumer, timeout=60,
-                             dest=tmp_path / "result", on_progress=progress.append)
+    result = wait_for_result(
+        e2e.market,
+        request.agreement_id,
+        e2e.consumer,
+        timeout=60,
+        dest=tmp_path / "result",
+        on_progress=progress.append,
+    )
 
     metrics = result.metrics()
     assert metrics["task"] == "classification"
@@ -44,15 +58,22 @@ def test_direct_purchase_returns_decrypted_model_and_metrics(e2e: E2E, tmp_path)
 
 
 def test_relayed_purchase_and_only_the_buyer_can_decrypt(e2e: E2E, tmp_path) -> None:
-    request = request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                              e2e.algorithms["describe"].asset_id, {"k": 5},
-                              relayer=e2e.relayer)
-    result = wait_for_result(e2e.market, request.agreement_id, e2e.consumer, timeout=60,
-                             dest=tmp_path / "mine")
+    request = request_compute(
+        e2e.market,
+        e2e.consumer,
+        e2e.datasets["bank"],
+        e2e.algorithms["describe"].asset_id,
+        {"k": 5},
+        relayer=e2e.relayer,
+    )
+    result = wait_for_result(
+        e2e.market, request.agreement_id, e2e.consumer, timeout=60, dest=tmp_path / "mine"
+    )
     stats = result.load_json("stats.json")
     assert stats["overall"]["n_rows"] == 400
     # Every customer_ref is unique, so all its categories fall under k and are suppressed.
     assert stats["overall"]["categorical"]["customer_ref"]["counts"] == {}
     with pytest.raises(ResultError, match="wrong private key"):
-        wait_for_result(e2e.market, request.agreement_id, e2e.relayer, timeout=5,
-                        dest=tmp_path / "theirs")
+        wait_for_result(
+            e2e.market, request.agreement_id, e2e.relayer, timeout=5, dest=tmp_path / "theirs"
+        )

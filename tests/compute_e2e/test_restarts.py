@@ -13,12 +13,25 @@ from insitu.worker import JobState
 
 def _queue_jobs(e2e: E2E, count: int) -> list[bytes]:
     e2e.unit.stop(["celery"])
-    agreements = [request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                                  e2e.algorithms["describe"].asset_id, {"k": 5}).agreement_id
-                  for _ in range(count)]
+    agreements = [
+        request_compute(
+            e2e.market,
+            e2e.consumer,
+            e2e.datasets["bank"],
+            e2e.algorithms["describe"].asset_id,
+            {"k": 5},
+        ).agreement_id
+        for _ in range(count)
+    ]
     ids = ["0x" + a.hex() for a in agreements]
-    wait_for(lambda: all((r := e2e.store.get(i)) is not None and r.state is JobState.QUEUED
-                         for i in ids), 15, lambda: [e2e.store.get(i) for i in ids], [e2e.unit])
+    wait_for(
+        lambda: all(
+            (r := e2e.store.get(i)) is not None and r.state is JobState.QUEUED for i in ids
+        ),
+        15,
+        lambda: [e2e.store.get(i) for i in ids],
+        [e2e.unit],
+    )
     return agreements
 
 
@@ -40,7 +53,12 @@ def test_service_restart_with_queued_jobs(e2e: E2E, service: str) -> None:
     e2e.wait_settled(agreements, timeout=60)
     _assert_done_once(e2e, agreements)
     # The listener survived the outage and still serves new purchases.
-    fresh = request_compute(e2e.market, e2e.consumer, e2e.datasets["bank"],
-                            e2e.algorithms["describe"].asset_id, {"k": 5}).agreement_id
+    fresh = request_compute(
+        e2e.market,
+        e2e.consumer,
+        e2e.datasets["bank"],
+        e2e.algorithms["describe"].asset_id,
+        {"k": 5},
+    ).agreement_id
     e2e.wait_settled([fresh], timeout=30)
     _assert_done_once(e2e, [fresh])

@@ -44,8 +44,9 @@ def _package(tmp_path: Path, body: str) -> bytes:
     return pack(write_algorithm(tmp_path / f"alg{time.monotonic_ns()}", "probe", body))
 
 
-def test_forked_job_is_confined_and_sees_a_clean_environment(zygote: Zygote, tmp_path: Path,
-                                                             table: Path) -> None:
+def test_forked_job_is_confined_and_sees_a_clean_environment(
+    zygote: Zygote, tmp_path: Path, table: Path
+) -> None:
     body = """
     import socket
     env = dict(os.environ)
@@ -62,8 +63,13 @@ def test_forked_job_is_confined_and_sees_a_clean_environment(zygote: Zygote, tmp
     ctx.write_json("probe.json", {"env": env, "network": network, "data": data,
                                   "rows": len(ctx.read_table())})
     """
-    result = run_algorithm(_package(tmp_path, body), params={}, data_path=table,
-                           workdir=tmp_path / "w", launcher=zygote)
+    result = run_algorithm(
+        _package(tmp_path, body),
+        params={},
+        data_path=table,
+        workdir=tmp_path / "w",
+        launcher=zygote,
+    )
     assert result.ok, result.stderr_tail
     import json
 
@@ -75,19 +81,28 @@ def test_forked_job_is_confined_and_sees_a_clean_environment(zygote: Zygote, tmp
     assert result.isolation["mode"] in ("namespaces", "hooks")
 
 
-@pytest.mark.parametrize(("body", "limits", "reason"), [
-    ("raise ValueError('boom')\n", Limits(), Reason.CRASHED),
-    ("time.sleep(30)\n", Limits(wall_seconds=1.0), Reason.TIMEOUT),
-    ("x = bytearray(8 * 1024**3)\n", Limits(memory_bytes=3 * 1024**3), Reason.MEMORY),
-    ("while True:\n    pass\n", Limits(cpu_seconds=1, wall_seconds=20), Reason.TIMEOUT),
-    ("ctx.reject('BAD_PARAMS', 'no')\n", Limits(), Reason.BAD_PARAMS),
-])
+@pytest.mark.parametrize(
+    ("body", "limits", "reason"),
+    [
+        ("raise ValueError('boom')\n", Limits(), Reason.CRASHED),
+        ("time.sleep(30)\n", Limits(wall_seconds=1.0), Reason.TIMEOUT),
+        ("x = bytearray(8 * 1024**3)\n", Limits(memory_bytes=3 * 1024**3), Reason.MEMORY),
+        ("while True:\n    pass\n", Limits(cpu_seconds=1, wall_seconds=20), Reason.TIMEOUT),
+        ("ctx.reject('BAD_PARAMS', 'no')\n", Limits(), Reason.BAD_PARAMS),
+    ],
+)
 def test_forked_job_failures_are_classified_like_fresh_ones(
-        zygote: Zygote, tmp_path: Path, table: Path, body: str, limits: Limits,
-        reason: Reason) -> None:
+    zygote: Zygote, tmp_path: Path, table: Path, body: str, limits: Limits, reason: Reason
+) -> None:
     started = time.monotonic()
-    result = run_algorithm(_package(tmp_path, body), params={}, data_path=table,
-                           workdir=tmp_path / "w", limits=limits, launcher=zygote)
+    result = run_algorithm(
+        _package(tmp_path, body),
+        params={},
+        data_path=table,
+        workdir=tmp_path / "w",
+        limits=limits,
+        launcher=zygote,
+    )
     assert (result.status, result.reason) == ("failed", reason), result.detail
     assert time.monotonic() - started < 15
 
@@ -102,17 +117,27 @@ def test_small_sklearn_job_starts_fast(zygote: Zygote, tmp_path: Path) -> None:
     data.parent.mkdir()
     pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "y": (x[:, 0] > 0).astype(int)}).to_csv(data)
     package = builtin_package("sklearn_train")
-    params = {"estimator": "sklearn.linear_model.LogisticRegression", "target": "y",
-              "features": ["f0", "f1"]}
-    result = run_algorithm(package, params=params, data_path=data, workdir=tmp_path / "w",
-                           expected_hash=algorithm_hash(package), launcher=zygote)
+    params = {
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "target": "y",
+        "features": ["f0", "f1"],
+    }
+    result = run_algorithm(
+        package,
+        params=params,
+        data_path=data,
+        workdir=tmp_path / "w",
+        expected_hash=algorithm_hash(package),
+        launcher=zygote,
+    )
     assert result.ok, result.stderr_tail
     # The imports were paid once in the zygote; a fresh interpreter spends ~1.8 s CPU on them.
     assert result.cpu_seconds < 1.0
 
 
-def test_a_zygote_dying_mid_job_fails_the_launch_and_is_restarted(tmp_path: Path,
-                                                                   table: Path) -> None:
+def test_a_zygote_dying_mid_job_fails_the_launch_and_is_restarted(
+    tmp_path: Path, table: Path
+) -> None:
     z = Zygote(child_env(tmp_path), log_path=tmp_path / "z.log")
     try:
         z.start()
@@ -122,11 +147,15 @@ def test_a_zygote_dying_mid_job_fails_the_launch_and_is_restarted(tmp_path: Path
         slow = _package(tmp_path, "time.sleep(3)\n")
         started = time.monotonic()
         with pytest.raises(ZygoteError, match="retry"):
-            run_algorithm(slow, params={}, data_path=table, workdir=tmp_path / "w1",
-                          launcher=z)
+            run_algorithm(slow, params={}, data_path=table, workdir=tmp_path / "w1", launcher=z)
         assert time.monotonic() - started < 2.5
-        result = run_algorithm(_package(tmp_path, "ctx.write_json('ok.json', 1)\n"), params={},
-                               data_path=table, workdir=tmp_path / "w2", launcher=z)
+        result = run_algorithm(
+            _package(tmp_path, "ctx.write_json('ok.json', 1)\n"),
+            params={},
+            data_path=table,
+            workdir=tmp_path / "w2",
+            launcher=z,
+        )
         assert result.ok and z.pid != pid
     finally:
         z.stop()

@@ -28,27 +28,39 @@ def run(ctx: Any) -> None:
         ctx.reject("BAD_PARAMS", f"low ({low}) must be below high ({high})")
     frame = ctx.read_table(required_columns=(temp_col,) + ((ship_col,) if ship_col else ()))
     temps = frame[temp_col].astype(float)
-    keys = frame[ship_col].astype(str) if ship_col else frame.index.astype(str).to_series(
-        index=frame.index)
+    keys = (
+        frame[ship_col].astype(str)
+        if ship_col
+        else frame.index.astype(str).to_series(index=frame.index)
+    )
     per_shipment = temps.groupby(keys).agg(["min", "max"])
     too_warm = per_shipment["max"] > high
     too_cold = per_shipment["min"] < low
     flagged = too_warm | too_cold
-    counts = [len(per_shipment), int(flagged.sum()), int(too_warm.sum()),
-              int(too_cold.sum())]
+    counts = [len(per_shipment), int(flagged.sum()), int(too_warm.sum()), int(too_cold.sum())]
 
     mask = ctx.provider_inputs.get("mask")
     if mask is not None:
         if len(mask) != len(FIELDS):
-            ctx.reject("BAD_PARAMS", f"secure-sum mask has {len(mask)} values, need "
-                       f"{len(FIELDS)}: the worker derived it for a different query")
+            ctx.reject(
+                "BAD_PARAMS",
+                f"secure-sum mask has {len(mask)} values, need "
+                f"{len(FIELDS)}: the worker derived it for a different query",
+            )
         values = [(c + int(m)) % MODULUS for c, m in zip(counts, mask, strict=True)]
     else:
         values = counts
-    ctx.write_json("result.json", {"query": "coldchain_query", "fields": list(FIELDS),
-                                   "values": values, "masked": mask is not None,
-                                   "session": ctx.provider_inputs.get("session"),
-                                   "band": [low, high]})
+    ctx.write_json(
+        "result.json",
+        {
+            "query": "coldchain_query",
+            "fields": list(FIELDS),
+            "values": values,
+            "masked": mask is not None,
+            "session": ctx.provider_inputs.get("session"),
+            "band": [low, high],
+        },
+    )
     flags = per_shipment[flagged].assign(too_warm=too_warm[flagged], too_cold=too_cold[flagged])
     flags.index.name = ship_col or "row"
     flags.to_csv(ctx.local_dir / "flagged_shipments.csv")

@@ -17,8 +17,11 @@ def _numeric(series: Any, k: int, quantiles: list[float], extremes: bool) -> dic
     values = series.dropna()
     if len(values) < k:
         return {"count": SUPPRESSED}
-    stats: dict[str, Any] = {"count": len(values), "mean": float(values.mean()),
-                             "std": float(values.std(ddof=1))}
+    stats: dict[str, Any] = {
+        "count": len(values),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)),
+    }
     for q in quantiles:
         stats[f"q{q:g}"] = float(values.quantile(q))
     if extremes:
@@ -29,8 +32,7 @@ def _numeric(series: Any, k: int, quantiles: list[float], extremes: bool) -> dic
 def _categorical(series: Any, k: int) -> dict[str, Any]:
     counts = series.dropna().astype(str).value_counts()
     shown = {str(v): int(c) for v, c in counts.items() if c >= k}
-    return {"counts": dict(sorted(shown.items())),
-            "suppressed_categories": int((counts < k).sum())}
+    return {"counts": dict(sorted(shown.items())), "suppressed_categories": int((counts < k).sum())}
 
 
 def _describe(frame: Any, k: int, quantiles: list[float], extremes: bool) -> dict[str, Any]:
