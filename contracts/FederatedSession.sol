@@ -235,6 +235,9 @@ contract FederatedSession is Ownable2Step, PaymentLedger {
     error WrongRound(bytes32 sessionId, uint16 round, uint16 current);
     error AlreadyCommitted(bytes32 sessionId, uint16 round, uint256 index);
     error NotEnoughUpdates(bytes32 sessionId, uint16 round, uint256 updates, uint8 required);
+    error IncludedMismatch(
+        bytes32 sessionId, uint16 round, uint32 includedMask, uint32 committedMask
+    );
     error RoundsIncomplete(bytes32 sessionId, uint16 aggregated, uint16 rounds);
     error SessionDeadlinePassed(bytes32 sessionId, uint64 sessionDeadline);
     error SessionNotExpired(bytes32 sessionId, uint64 deadline);
@@ -429,19 +432,27 @@ contract FederatedSession is Ownable2Step, PaymentLedger {
     }
 
     /// @notice The coordinator commits the aggregate of the current round, which closes it.
+    /// @dev `includedMask` must equal the round's committed updates: an update that lands after
+    ///      the coordinator aggregated makes this revert (`IncludedMismatch`) instead of being
+    ///      recorded as included in an aggregate that never saw it.
     /// @param sessionId the session
     /// @param round the round; must be the current one
+    /// @param includedMask the participants whose updates the aggregate includes (bit i: index i)
     /// @param aggregateHash hash of the aggregated model
     /// @param cid IPFS CID of the aggregated model (event only)
     function commitAggregate(
         bytes32 sessionId,
         uint16 round,
+        uint32 includedMask,
         bytes32 aggregateHash,
         string calldata cid
     ) external {
         Session storage s = _running(sessionId, round);
         if (msg.sender != s.coordinator) revert NotCoordinator(sessionId, msg.sender);
         uint32 included = s.roundMask;
+        if (included != includedMask) {
+            revert IncludedMismatch(sessionId, round, includedMask, included);
+        }
         uint256 updates = _popcount(included);
         if (updates < s.minParticipants) {
             revert NotEnoughUpdates(sessionId, round, updates, s.minParticipants);

@@ -105,6 +105,9 @@ HINTS: dict[str, str] = {
     "session {sessionId}.",
     "NotEnoughUpdates": "round {round} of session {sessionId} has {updates} updates, below the "
     "minimum {required}: wait for more participants.",
+    "IncludedMismatch": "the aggregate of round {round} of session {sessionId} names participants "
+    "{includedMask} but {committedMask} committed: an update arrived after you aggregated; "
+    "aggregate the round again over every committed update.",
     "RoundsIncomplete": "session {sessionId} has {aggregated} of {rounds} aggregates: commit "
     "every round before finalizing.",
     "SessionDeadlinePassed": "session {sessionId} passed its deadline {sessionDeadline}: anyone "

@@ -7,7 +7,7 @@ in calldata, so callers only name the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -323,11 +323,26 @@ class FederatedSession:
         return self._transact(sender, call, action="commitUpdate")
 
     def commit_aggregate(
-        self, sender: LocalAccount, session: bytes, round_: int, aggregate_hash: bytes, cid: str
+        self,
+        sender: LocalAccount,
+        session: bytes,
+        round_: int,
+        aggregate_hash: bytes,
+        cid: str,
+        *,
+        included: Iterable[int],
     ) -> TxReceipt:
-        """The coordinator commits round ``round_``'s aggregate, which closes the round."""
+        """The coordinator commits round ``round_``'s aggregate over the updates of the
+        ``included`` participants (list indexes), which closes the round.
+
+        Reverts ``IncludedMismatch`` if they are not exactly the round's committed updates (one
+        arrived after the aggregate was computed): aggregate again.
+        """
+        mask = 0
+        for index in included:
+            mask |= 1 << index
         call = self.contract.functions.commitAggregate(
-            bytes32(session), round_, bytes32(aggregate_hash), cid
+            bytes32(session), round_, mask, bytes32(aggregate_hash), cid
         )
         return self._transact(sender, call, action="commitAggregate")
 

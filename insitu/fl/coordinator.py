@@ -154,12 +154,14 @@ class Coordinator:
                 self.sleep(self.poll_interval)
                 continue
             doc = self.aggregate(view, chain_round, answered)
-            if view.state().round_mask != state.round_mask:
-                continue  # a late commit arrived meanwhile: aggregate it too
             cid, digest = put(self.store, doc.to_bytes())
             try:
-                self.sessions.commit_aggregate(self.account, session_id, chain_round, digest, cid)
+                self.sessions.commit_aggregate(
+                    self.account, session_id, chain_round, digest, cid, included=answered
+                )
             except ContractRevert as exc:
+                if exc.error == "IncludedMismatch":
+                    continue  # a late update landed after we aggregated: aggregate it too
                 if exc.error == "WrongRound":
                     return "already"
                 raise

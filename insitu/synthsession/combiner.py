@@ -87,12 +87,14 @@ class Combiner:
                 self.sleep(self.poll_interval)
                 continue
             doc = self.combine(view, answered)
-            if view.state().round_mask != state.round_mask:
-                continue  # a late contribution arrived meanwhile: combine it too
             cid, digest = put(self.store, doc.to_bytes())
             try:
-                self.sessions.commit_aggregate(self.account, session_id, 0, digest, cid)
+                self.sessions.commit_aggregate(
+                    self.account, session_id, 0, digest, cid, included=answered
+                )
             except ContractRevert as exc:
+                if exc.error == "IncludedMismatch":
+                    continue  # a late contribution landed after we combined: combine it too
                 if exc.error != "WrongRound":
                     raise
             break

@@ -152,7 +152,9 @@ def run_rounds(fed: Federation, session: bytes, rounds: Sequence[Sequence[int]])
         r = state.round + offset
         for i in who:
             fed.sessions.commit_update(fed.providers[i], session, r, i, _h("update", r, i), CID)
-        fed.sessions.commit_aggregate(fed.coordinator, session, r, _h("aggregate", r), CID)
+        fed.sessions.commit_aggregate(
+            fed.coordinator, session, r, _h("aggregate", r), CID, included=who
+        )
 
 
 def finalize(fed: Federation, session: bytes, scores: Sequence[int]) -> None:

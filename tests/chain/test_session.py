@@ -355,20 +355,26 @@ def test_updates_only_from_accepted_providers_once_per_open_round(fed: Federatio
     with reverts("AlreadyCommitted", round=0, index=0):
         s.commit_update(fed.providers[0], sid, 0, 0, keccak(b"u2"), CID)
     with reverts("NotEnoughUpdates", updates=1, required=2):
-        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID)
+        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID, included=[0])
+    # Aggregated over participant 0 alone, then participant 1's update lands: the aggregate
+    # must not be recorded as including an update it never saw.
     s.commit_update(fed.providers[1], sid, 0, 1, keccak(b"u"), CID)
+    with reverts("IncludedMismatch", includedMask=0b1, committedMask=0b11):
+        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID, included=[0])
+    with reverts("IncludedMismatch", includedMask=0b111, committedMask=0b11):
+        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID, included=[0, 1, 2])
     with reverts("NotCoordinator"):
-        s.commit_aggregate(c.stranger, sid, 0, keccak(b"a"), CID)
+        s.commit_aggregate(c.stranger, sid, 0, keccak(b"a"), CID, included=[0, 1])
     with reverts("WrongRound"):
-        s.commit_aggregate(fed.coordinator, sid, 1, keccak(b"a"), CID)
-    receipt = s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID)
+        s.commit_aggregate(fed.coordinator, sid, 1, keccak(b"a"), CID, included=[0, 1])
+    receipt = s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID, included=[0, 1])
     assert event_names(s.contract, receipt) == ["AggregateCommitted"]
     # Participant 2 was late for round 0: dropped from that round, back in round 1.
     with reverts("WrongRound", round=0, current=1):
         s.commit_update(fed.providers[2], sid, 0, 2, keccak(b"late"), CID)
     s.commit_update(fed.providers[2], sid, 1, 2, keccak(b"u"), CID)
     s.commit_update(fed.providers[0], sid, 1, 0, keccak(b"u"), CID)
-    s.commit_aggregate(fed.coordinator, sid, 1, keccak(b"a"), CID)
+    s.commit_aggregate(fed.coordinator, sid, 1, keccak(b"a"), CID, included=[0, 2])
     with reverts("WrongRound", round=2, current=2):
         s.commit_update(fed.providers[0], sid, 2, 0, keccak(b"u"), CID)
     state = s.get(sid)
@@ -384,7 +390,7 @@ def test_rounds_stop_at_the_session_deadline(fed: Federation) -> None:
     with reverts("SessionDeadlinePassed"):
         s.commit_update(fed.providers[2], sid, 0, 2, keccak(b"u"), CID)
     with reverts("SessionDeadlinePassed"):
-        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID)
+        s.commit_aggregate(fed.coordinator, sid, 0, keccak(b"a"), CID, included=[0, 1])
 
 
 # ------------------------------------------------------------------ finalization

@@ -340,7 +340,7 @@ class SessionMachine(RuleBasedStateMachine):
         coordinator = self.fed.coordinator
 
         def close() -> None:
-            s.commit_aggregate(coordinator, key, t.round, keccak(b"a"), CID)
+            s.commit_aggregate(coordinator, key, t.round, keccak(b"a"), CID, included=t.round_mask)
 
         if len(t.round_mask) < t.minimum:
             with pytest.raises(ContractRevert, match=r"NotEnoughUpdates|SessionDeadlinePassed"):
