@@ -114,6 +114,30 @@ def test_round_with_a_dropped_participant_who_comes_back(fl_env: FLEnv) -> None:
     assert report.settings["session"] == "0x" + sid.hex()
 
 
+def test_an_update_landing_after_the_aggregation_is_aggregated_too(fl_env: FLEnv) -> None:
+    env = fl_env
+    clock = FakeClock()
+    coord = coordinator(env, clock)
+    sid = started(env, env.config(round_timeout=10.0))
+    for i in (0, 1):
+        participate(env.bank(i), sid, 0)
+    aggregate = coord.aggregate
+    seen: list[list[int]] = []
+
+    def aggregate_then_bank_2_commits(view, chain_round, included):  # type: ignore[no-untyped-def]
+        seen.append(list(included))
+        doc = aggregate(view, chain_round, included)
+        if len(seen) == 1:  # bank 2 commits between our aggregation and our transaction
+            assert participate(env.bank(2), sid, 0) == {2: Outcome.COMMITTED}
+        return doc
+
+    coord.aggregate = aggregate_then_bank_2_commits  # type: ignore[method-assign]
+    assert coord.run_round(sid, 0, opened_at=clock() - 10.0) == "aggregated 3 update(s)"
+    assert seen == [[0, 1], [0, 1, 2]]
+    agg = env.sessions.events("AggregateCommitted", sid)[-1]["args"]
+    assert agg["includedMask"] == 0b111
+
+
 def test_redelivered_tasks_do_nothing_twice(fl_env: FLEnv) -> None:
     env = fl_env
     sid = env.create(env.config()).session_id
