@@ -29,7 +29,7 @@ from insitu.inference.offer import InferenceParams, inference_offer, public_key
 from insitu.inference.owner import MATERIAL_ACK
 from insitu.inference.sealed_material import SealedMaterial
 from insitu.market import Marketplace
-from insitu.mpc import Buyer, PartyMaterial, PeerTimeout
+from insitu.mpc import Buyer, PartyMaterial, PeerTimeout, ProtocolAbort
 from insitu.mpc.dealer import PlanHeader
 from insitu.mpc.transport import BUYER, Channel, handshake
 
@@ -130,7 +130,16 @@ def buy_predictions(
         material, dealer_seconds = _open_material(
             market, buyer_account, channel, params, agreement, plan
         )
-        predictions = party.predict(channel, mode, material)
+        try:
+            predictions = party.predict(channel, mode, material)
+        except ProtocolAbort as exc:
+            # Same type, so callers can tell a stalled peer from a tampered channel, with what
+            # to do about the money: the owner cannot be paid for an aborted session.
+            raise type(exc)(
+                f"{exc}. The session with the model owner's worker (e.g. killed mid-session) "
+                f"was aborted: nothing was delivered, so agreement 0x{agreement.hex()} cannot "
+                "be fulfilled; refund it with refund_expired after its deadline."
+            ) from exc
     finally:
         channel.close()
     report = party.last_report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -9,17 +11,21 @@ from eth_account import Account
 from inference_harness import DEALER_ORG, PRICE_PER_ROW, InferenceEnv
 
 from insitu.chain import AgreementStatus
+from insitu.chain.types import AgreementCreated
 from insitu.inference import (
     DealerUnavailable,
     InferenceError,
+    InferenceParams,
     OfferError,
     buy_predictions,
     publish_model,
 )
 from insitu.inference.dealer_service import DealerEndpoint, deal, request_material
 from insitu.inference.launch import dealer_queue
+from insitu.inference.owner import MATERIAL_ACK
 from insitu.inference.sealed_material import SealedMaterial
-from insitu.mpc.transport import BUYER, OWNER, Channel
+from insitu.mpc import ProtocolAbort
+from insitu.mpc.transport import BUYER, OWNER, Channel, connect
 
 
 def _open_as_buyer(env: InferenceEnv) -> tuple[bytes, Channel, SealedMaterial]:
@@ -155,3 +161,61 @@ def test_a_dealer_deals_fresh_material_per_request_up_to_a_limit(
     finally:
         channel.abort()
     env.wait_job(agreement)
+
+
+def test_an_owner_that_dies_mid_session_leaves_the_buyer_a_clear_error(
+    inference_env: InferenceEnv,
+) -> None:
+    env = inference_env
+    # A second model of the same owner that its worker does not serve: this test plays that
+    # owner's worker by hand, with material from the real dealer, and dies after the handshake.
+    publication, _ = publish_model(
+        env.market,
+        env.owner,
+        env.model,
+        name="unserved",
+        description="played by the test",
+        price_per_row=PRICE_PER_ROW,
+        max_rows=10,
+        dealers=[env.dealer.address],
+    )
+    outcome: dict[str, BaseException] = {}
+
+    def buy() -> None:
+        try:
+            buy_predictions(env.market, env.buyer, publication.asset_id, env.rows[:5], timeout=60)
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    buyer = threading.Thread(target=buy)
+    buyer.start()
+    created = _wait_for_agreement(env, publication.asset_id)
+    params = InferenceParams.load(env.market.store, created)
+    endpoint = DealerEndpoint(env.dealer.address, dealer_queue(DEALER_ORG), env.redis_url)
+    receipt = request_material(endpoint, created.agreement_id, timeout=30)
+    channel = connect(
+        (params.host, params.port),
+        OWNER,
+        private_key=bytes(env.owner.key),
+        peer_public_key=params.buyer_public_key,
+        timeout=30,
+    )
+    channel.send(receipt.to_bytes())
+    assert channel.recv() == MATERIAL_ACK
+    channel._sock.close()  # killed: no goodbye, the connection just ends
+    buyer.join(60)
+    error = outcome.get("error")
+    assert isinstance(error, ProtocolAbort), error
+    assert f"agreement 0x{created.agreement_id.hex()} cannot be fulfilled" in str(error)
+    assert "refund_expired" in str(error)
+    assert env.market.escrow.status(created.agreement_id) == AgreementStatus.LOCKED
+
+
+def _wait_for_agreement(env: InferenceEnv, asset: bytes) -> AgreementCreated:
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        mine = [c for c in env.market.escrow.created_events() if c.terms.asset_id == asset]
+        if mine:
+            return mine[-1]
+        time.sleep(0.1)
+    raise AssertionError("the buyer opened no agreement")
