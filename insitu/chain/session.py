@@ -338,9 +338,7 @@ class FederatedSession:
         Reverts ``IncludedMismatch`` if they are not exactly the round's committed updates (one
         arrived after the aggregate was computed): aggregate again.
         """
-        mask = 0
-        for index in included:
-            mask |= 1 << index
+        mask = sum(1 << index for index in set(included))
         call = self.contract.functions.commitAggregate(
             bytes32(session), round_, mask, bytes32(aggregate_hash), cid
         )

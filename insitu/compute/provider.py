@@ -32,6 +32,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,13 @@ from insitu.errors import InsituError
 from insitu.market import Marketplace, MetadataError
 from insitu.market.deployments import find_deployment
 from insitu.storage import KuboUnreachable, NotFound, open_store
-from insitu.worker import PermanentJobError, TransientError, WorkerConfig, WorkerConfigError
+from insitu.worker import (
+    PermanentJobError,
+    TransientError,
+    WorkerConfig,
+    WorkerConfigError,
+    current_worker_config,
+)
 
 log = logging.getLogger("insitu.compute")
 
@@ -115,6 +122,12 @@ def limits_from_options(options: dict[str, Any]) -> Limits:
         max_file_bytes=int(table.get("max_file_mb", base.max_file_bytes // mb)) * mb,
         max_output_bytes=int(table.get("max_output_mb", base.max_output_bytes // mb)) * mb,
     )
+
+
+@cache
+def current_market() -> Marketplace:
+    """The marketplace of this worker process's config, built once per process."""
+    return market_for(current_worker_config())
 
 
 def market_for(config: WorkerConfig) -> Marketplace:

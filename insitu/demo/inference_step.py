@@ -33,7 +33,6 @@ from sklearn.preprocessing import StandardScaler
 from insitu.chain import dev_accounts
 from insitu.inference import buy_predictions, publish_model
 from insitu.inference.launch import (
-    dealer_queue,
     owner_workers,
     write_dealer_config,
     write_owner_config,
@@ -41,6 +40,7 @@ from insitu.inference.launch import (
 from insitu.market import Marketplace
 from insitu.market.actors import OPERATOR, signer
 from insitu.stack.stack import Endpoints
+from insitu.worker import queue_name
 
 #: Dev accounts of the demo's model owner (the AI vendor), prediction buyer (a clinic) and
 #: dealer (an organisation both trust not to collude with the other; it never transacts).
@@ -98,7 +98,7 @@ def run_inference_demo(market: Marketplace, console: Console, endpoints: Endpoin
         redis_url=endpoints.redis_url,
         ipfs_url=endpoints.ipfs_url,
         escrow=market.escrow.address,
-        dealers={dealer.address: dealer_queue(DEALER_ORG)},
+        dealers={dealer.address: queue_name(DEALER_ORG)},
         start_block=start_block,
     )
     dealer_config = write_dealer_config(

@@ -42,6 +42,21 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def save_worker_keystore(
+    path: Path, organisation: str, account: LocalAccount, env_prefix: str
+) -> tuple[Path, str]:
+    """Save ``account`` encrypted at ``path``; return it and the variable holding the password.
+
+    The password (``$<env_prefix>_<ORGANISATION>_PASSWORD``, random unless already set) is set
+    in this process's environment, which the worker processes it starts inherit; it never goes
+    into a file.
+    """
+    env = f"{env_prefix}_{organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
+    password = os.environ.get(env) or secrets.token_hex(16)
+    os.environ[env] = password
+    return save_keystore(account, path, password), env
+
+
 def write_worker_config(
     directory: Path,
     spec: WorkerSpec,
@@ -64,10 +79,8 @@ def write_worker_config(
     keys after ``data`` to an asset's table (e.g. a generator provider's ``mapping``).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    env = f"{env_prefix}_{spec.organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
-    password = os.environ.get(env) or secrets.token_hex(16)
-    os.environ[env] = password
-    keystore = save_keystore(spec.account, directory / f"{spec.organisation}.key.json", password)
+    keystore_path = directory / f"{spec.organisation}.key.json"
+    keystore, env = save_worker_keystore(keystore_path, spec.organisation, spec.account, env_prefix)
     top: dict[str, Any] = {
         "organisation": spec.organisation,
         "app": app,

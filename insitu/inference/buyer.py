@@ -213,8 +213,7 @@ def _open_material(
         receipt = SealedMaterial.from_bytes(channel.recv())
         receipt.check(
             dealer=params.dealer,
-            chain_id=market.w3.eth.chain_id,
-            escrow=market.escrow.address,
+            escrow=market.escrow,
             agreement_id=agreement,
             plan=plan,
         )

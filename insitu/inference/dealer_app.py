@@ -16,14 +16,13 @@ if the owner is still waiting.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from celery.signals import worker_ready
 
+from insitu.compute.provider import current_market
 from insitu.inference.dealer_service import DEAL_TASK, deal
 from insitu.inference.errors import InferenceError
-from insitu.market import Marketplace
 from insitu.worker import (
     JobContext,
     PermanentJobError,
@@ -38,17 +37,10 @@ app = make_worker_app("insitu-dealer")
 DEAL_COUNT_TTL = 30 * 24 * 3600
 
 
-@cache
-def _market() -> Marketplace:
-    from insitu.compute.provider import market_for
-
-    return market_for(current_worker_config())
-
-
 @worker_ready.connect
 def _warm_up(**_: Any) -> None:
     """Decrypt the key and connect before the first request, which an owner is waiting on."""
-    warm_up_in_background("dealer", lambda: (signing_account(), _market().w3.eth.chain_id))
+    warm_up_in_background("dealer", lambda: (signing_account(), current_market().w3.eth.chain_id))
 
 
 @job_task(app, name=DEAL_TASK, max_attempts=3, backoff_base=0.5, backoff_max=5.0)
@@ -66,7 +58,7 @@ def deal_task(ctx: JobContext, payload: dict[str, Any]) -> str:
             "dealer deals per agreement: open a new agreement.",
         )
     try:
-        receipt = deal(_market(), signing_account(), agreement)
+        receipt = deal(current_market(), signing_account(), agreement)
     except InferenceError as exc:
         raise PermanentJobError("refused", str(exc)) from exc
     return receipt.to_bytes().decode()

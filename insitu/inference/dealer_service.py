@@ -34,7 +34,7 @@ from insitu.inference.sealed_material import SealedMaterial
 from insitu.market import Marketplace
 from insitu.mpc import DealerMaterial, prepare_material
 from insitu.storage import ContentStore
-from insitu.worker import JobStore, make_celery
+from insitu.worker import job_store, make_celery
 
 DEAL_TASK = "insitu.inference.deal"
 
@@ -143,7 +143,7 @@ def request_material(
     finally:
         result.forget()
     if outcome.get("state") != "done" or not outcome.get("result_ref"):
-        letter = JobStore.from_url(endpoint.redis_url).dead_letter(job_id)
+        letter = job_store(app).dead_letter(job_id)
         why = letter.message if letter else outcome.get("reason_code", outcome.get("state"))
         raise DealerUnavailable(f"dealer {endpoint.address} refused the session: {why}")
     return SealedMaterial.from_bytes(str(outcome["result_ref"]).encode())

@@ -10,19 +10,15 @@ whose embedded IPFS store they share with the caller.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from insitu.chain import save_keystore
 from insitu.config import Settings
-from insitu.fl.launch import Federation
-from insitu.worker import queue_name
+from insitu.fl.launch import Federation, save_worker_keystore
 
 APP = "insitu.inference.worker_app"
 DEALER_APP = "insitu.inference.dealer_app"
@@ -46,7 +42,7 @@ def write_owner_config(
     """Write ``<directory>/<organisation>.toml``, its keystore and model files; return the path.
 
     ``dealers`` maps each dealer address the offer accepts to its worker's queue (on
-    ``redis_url``; see ``dealer_queue``).
+    ``redis_url``; a dealer organisation's queue is ``insitu.worker.queue_name(organisation)``).
     """
     private, keystore, env = _private_folder(directory, organisation, account)
     top: dict[str, Any] = {
@@ -74,11 +70,6 @@ def write_owner_config(
     config = directory / f"{organisation}.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
-
-
-def dealer_queue(organisation: str) -> str:
-    """The queue a dealer organisation's worker serves (what owners put in their config)."""
-    return queue_name(organisation)
 
 
 def write_dealer_config(
@@ -126,10 +117,10 @@ def _private_folder(
     """The organisation's 0700 folder, its keystore, and the variable holding its password."""
     private = directory / organisation
     private.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = f"INSITU_INFERENCE_{organisation.upper().replace('-', '_').replace('.', '_')}_PASSWORD"
-    password = os.environ.get(env) or secrets.token_hex(16)
-    os.environ[env] = password
-    return private, save_keystore(account, private / "key.json", password), env
+    keystore, env = save_worker_keystore(
+        private / "key.json", organisation, account, "INSITU_INFERENCE"
+    )
+    return private, keystore, env
 
 
 def owner_workers(config_paths: list[Path], home: Path) -> Federation:

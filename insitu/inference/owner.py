@@ -77,8 +77,7 @@ def serve_agreement(
     receipt = material_from(params.dealer, agreement_id)
     receipt.check(
         dealer=params.dealer,
-        chain_id=escrow.w3.eth.chain_id,
-        escrow=escrow.address,
+        escrow=escrow,
         agreement_id=agreement_id,
         plan=offer.plan(params.rows, params.mode),
     )

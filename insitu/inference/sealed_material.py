@@ -21,6 +21,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
+from insitu.chain import AgreementEscrow
 from insitu.crypto.ecies import CryptoError, decrypt
 from insitu.inference.errors import OfferError
 from insitu.inference.material_wire import decode_material
@@ -89,9 +90,9 @@ class SealedMaterial:
             raise OfferError(f"malformed dealer receipt: {exc}") from exc
 
     def check(
-        self, *, dealer: str, chain_id: int, escrow: str, agreement_id: bytes, plan: PlanHeader
+        self, *, dealer: str, escrow: AgreementEscrow, agreement_id: bytes, plan: PlanHeader
     ) -> None:
-        """Signed by ``dealer`` and made for this chain, escrow, agreement and plan."""
+        """Signed by ``dealer`` and made for this escrow (and its chain), agreement and plan."""
         try:
             signer = Account.recover_message(
                 encode_defunct(primitive=self._digest()), signature=self.signature
@@ -104,7 +105,7 @@ class SealedMaterial:
                 f"{to_checksum_address(dealer)}: refusing it (a party that deals its own "
                 "material learns the other's inputs)."
             )
-        expected = (chain_id, to_checksum_address(escrow), "0x" + agreement_id.hex(), plan)
+        expected = (escrow.w3.eth.chain_id, escrow.address, "0x" + agreement_id.hex(), plan)
         actual = (self.chain_id, to_checksum_address(self.escrow), self.agreement_id, self.header)
         if actual != expected:
             raise OfferError(

@@ -33,6 +33,7 @@ from typing import Any
 from celery.signals import worker_ready
 from web3 import Web3
 
+from insitu.compute.provider import current_market
 from insitu.inference.dealer_service import DealerEndpoint, request_material
 from insitu.inference.errors import DealerUnavailable, OfferError
 from insitu.inference.sealed_material import SealedMaterial
@@ -59,13 +60,6 @@ app = make_worker_app("insitu-inference")
 
 
 @cache
-def _market() -> Any:
-    from insitu.compute.provider import market_for
-
-    return market_for(current_worker_config())
-
-
-@cache
 def _model(asset: str) -> Any:
     path = current_worker_config().asset(asset).data
     with open(path, "rb") as handle:
@@ -76,7 +70,7 @@ def _model(asset: str) -> Any:
 def _offer(asset: str) -> Any:
     from insitu.inference.offer import InferenceOffer
 
-    return InferenceOffer.from_extra(_market().metadata(bytes.fromhex(asset[2:])).extra)
+    return InferenceOffer.from_extra(current_market().metadata(bytes.fromhex(asset[2:])).extra)
 
 
 @worker_ready.connect
@@ -112,7 +106,7 @@ def _reject_on_chain(job_id: str, payload: dict[str, Any], error: PermanentJobEr
     if reason is None:
         return
     agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
-    _market().escrow.reject(signing_account(), agreement, reason)
+    current_market().escrow.reject(signing_account(), agreement, reason)
 
 
 @job_task(
@@ -131,7 +125,7 @@ def serve(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     asset = str(payload["asset"]).lower()
     agreement = bytes.fromhex(str(payload["agreement_id"]).removeprefix("0x"))
     timeout = float(current_worker_config().options.get("peer_timeout", 30.0))
-    market = _market()
+    market = current_market()
     try:
         delivery = serve_agreement(
             market.escrow,

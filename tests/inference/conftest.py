@@ -31,7 +31,6 @@ from insitu.chain import connect, deploy_all, dev_accounts, save_deployment
 from insitu.config import LocalStackSettings, Settings
 from insitu.inference import publish_model
 from insitu.inference.launch import (
-    dealer_queue,
     owner_workers,
     write_dealer_config,
     write_owner_config,
@@ -41,7 +40,7 @@ from insitu.market.deployments import deployment_path
 from insitu.stack import LocalStack
 from insitu.stack.ports import free_port
 from insitu.storage import open_store
-from insitu.worker import JobStore
+from insitu.worker import JobStore, queue_name
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +90,8 @@ def inference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
             ipfs_url=None,
             escrow=deployment.escrow,
             dealers={
-                dealer.address: dealer_queue(DEALER_ORG),
-                idle_dealer.address: dealer_queue("idle-dealer"),
+                dealer.address: queue_name(DEALER_ORG),
+                idle_dealer.address: queue_name("idle-dealer"),
             },
             start_block=deployment.block_number,
             peer_timeout=PEER_TIMEOUT,

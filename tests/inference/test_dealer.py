@@ -21,11 +21,11 @@ from insitu.inference import (
     publish_model,
 )
 from insitu.inference.dealer_service import DealerEndpoint, deal, request_material
-from insitu.inference.launch import dealer_queue
 from insitu.inference.owner import MATERIAL_ACK
 from insitu.inference.sealed_material import SealedMaterial
 from insitu.mpc import ProtocolAbort
 from insitu.mpc.transport import BUYER, OWNER, Channel, connect
+from insitu.worker import queue_name
 
 
 def _open_as_buyer(env: InferenceEnv) -> tuple[bytes, Channel, SealedMaterial]:
@@ -42,8 +42,7 @@ def test_the_owner_forwards_material_sealed_for_the_buyer_that_it_cannot_open(
         plan = env.offer.plan(10, "labels")
         receipt.check(
             dealer=env.dealer.address,
-            chain_id=env.market.w3.eth.chain_id,
-            escrow=env.market.escrow.address,
+            escrow=env.market.escrow,
             agreement_id=agreement,
             plan=plan,
         )
@@ -59,8 +58,7 @@ def test_the_owner_forwards_material_sealed_for_the_buyer_that_it_cannot_open(
         with pytest.raises(OfferError, match="made for"):
             receipt.check(
                 dealer=env.dealer.address,
-                chain_id=env.market.w3.eth.chain_id,
-                escrow=env.market.escrow.address,
+                escrow=env.market.escrow,
                 agreement_id=bytes(32),
                 plan=plan,
             )
@@ -78,8 +76,7 @@ def test_material_signed_by_anyone_but_the_named_dealer_is_refused(
     env.wait_job(agreement)
     context = {
         "dealer": env.dealer.address,
-        "chain_id": env.market.w3.eth.chain_id,
-        "escrow": env.market.escrow.address,
+        "escrow": env.market.escrow,
         "agreement_id": agreement,
         "plan": env.offer.plan(10, "labels"),
     }
@@ -152,7 +149,7 @@ def test_a_dealer_deals_fresh_material_per_request_up_to_a_limit(
     env = inference_env
     agreement, channel, first = _open_as_buyer(env)  # the owner's worker asked once
     try:
-        endpoint = DealerEndpoint(env.dealer.address, dealer_queue(DEALER_ORG), env.redis_url)
+        endpoint = DealerEndpoint(env.dealer.address, queue_name(DEALER_ORG), env.redis_url)
         again = [request_material(endpoint, agreement, timeout=30) for _ in range(2)]
         cids = {r.buyer_cid for r in [first, *again]}
         assert len(cids) == 3  # never the same material twice: it is single-use
@@ -191,7 +188,7 @@ def test_an_owner_that_dies_mid_session_leaves_the_buyer_a_clear_error(
     buyer.start()
     created = _wait_for_agreement(env, publication.asset_id)
     params = InferenceParams.load(env.market.store, created)
-    endpoint = DealerEndpoint(env.dealer.address, dealer_queue(DEALER_ORG), env.redis_url)
+    endpoint = DealerEndpoint(env.dealer.address, queue_name(DEALER_ORG), env.redis_url)
     receipt = request_material(endpoint, created.agreement_id, timeout=30)
     channel = connect(
         (params.host, params.port),
